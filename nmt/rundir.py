@@ -1,0 +1,57 @@
+"""Where each stage of a run reads and writes its files.
+
+    <run>/report.json                 every stage's summary and the test scores
+    <run>/acquire/pairs.parquet       PAIRS (all splits, `split` column)
+    <run>/acquire/rejects.parquet     REJECTS
+    <run>/acquire/manifest.json       sources, digests, counts per split and per reject reason
+    <run>/acquire/gold/<split>.talp   gold word alignments, where the corpus has them
+    <run>/tokenize/spm.model|.vocab   the sentencepiece model (joint source+target)
+    <run>/tokenize/<split>.parquet    TOKENS, one file per split
+    <run>/tokenize/manifest.json      settings, model sha256, length statistics
+    <run>/train/config.json           the full training configuration
+    <run>/train/checkpoints/          last.pt, best.pt (full training state)
+    <run>/train/metrics.jsonl         one line per validation
+    <run>/train/summary.json          the train stage's summary
+    <run>/translate/<job>/            translated documents, translations/alignments/errors tables
+    <run>/evaluate/<split>.hyp.txt    detokenized test-set hypotheses
+    <run>/evaluate/scores.json        BLEU/chrF with sacrebleu signatures
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """Paths of one run directory; creating it makes no folders."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report.json"
+
+    @property
+    def acquire(self) -> Path:
+        return self.root / "acquire"
+
+    @property
+    def tokenize(self) -> Path:
+        return self.root / "tokenize"
+
+    @property
+    def train(self) -> Path:
+        return self.root / "train"
+
+    @property
+    def evaluate(self) -> Path:
+        return self.root / "evaluate"
+
+    def translate_job(self, job_id: str) -> Path:
+        """Folder of one translation job."""
+        return self.root / "translate" / job_id
