@@ -1,0 +1,116 @@
+"""The Bahdanau model: shapes, masking, the paper's order of attention, gradients."""
+
+import pytest
+import torch
+
+from nmt.config import preset
+from nmt.model import Seq2Seq, count_parameters, sequence_loss
+from nmt.vocab import PAD
+
+VOCAB = 50
+
+
+def batch(seed=0, lengths=(7, 5, 3), tgt_len=6):
+    """A padded source batch with the given lengths and random decoder inputs."""
+    g = torch.Generator().manual_seed(seed)
+    src = torch.randint(4, VOCAB, (len(lengths), max(lengths)), generator=g)
+    for row, n in enumerate(lengths):
+        src[row, n:] = PAD
+    tgt_in = torch.randint(4, VOCAB, (len(lengths), tgt_len), generator=g)
+    return src, torch.tensor(lengths), tgt_in
+
+
+def model(seed=0, **overrides):
+    torch.manual_seed(seed)
+    return Seq2Seq(preset("tiny", **overrides), VOCAB, VOCAB).eval()
+
+
+VARIANTS = [
+    {},
+    {"attention": "luong_general"},
+    {"attention": "luong_dot", "enc_hidden": 32, "dec_hidden": 64},
+    {"cell": "lstm", "input_feeding": True},
+    {"enc_layers": 2, "dec_layers": 2},
+    {"tie_embeddings": True, "emb_dim": 32, "maxout_dim": 32},
+]
+
+
+@pytest.mark.parametrize("overrides", VARIANTS, ids=lambda o: ",".join(o) or "paper")
+def test_shapes_and_masked_attention(overrides):
+    src, src_len, tgt_in = batch()
+    logits, attn = model(**overrides)(src, src_len, tgt_in)
+    assert logits.shape == (3, 6, VOCAB)
+    assert attn.shape == (3, 6, 7)
+    torch.testing.assert_close(attn.sum(-1), torch.ones(3, 6))
+    assert (attn[1, :, 5:] == 0).all() and (attn[2, :, 3:] == 0).all()
+    assert (attn[2, :, :3] > 0).all()
+
+
+def test_padding_does_not_change_the_result():
+    """A sentence decodes the same alone and padded inside a longer batch."""
+    src, src_len, tgt_in = batch()
+    m = model()
+    logits, attn = m(src, src_len, tgt_in)
+    alone_logits, alone_attn = m(src[2:, :3], src_len[2:], tgt_in[2:])
+    torch.testing.assert_close(logits[2:], alone_logits, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(attn[2:, :, :3], alone_attn, atol=1e-6, rtol=1e-5)
+
+
+def test_step_by_step_equals_teacher_forced_pass():
+    src, src_len, tgt_in = batch()
+    m = model(cell="lstm", input_feeding=True)
+    logits, attn = m(src, src_len, tgt_in)
+    enc = m.encode(src, src_len)
+    state = m.init_state(enc)
+    for i in range(tgt_in.size(1)):
+        step_logits, state, step_attn = m.step(tgt_in[:, i], state, enc)
+        torch.testing.assert_close(step_logits, logits[:, i], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(step_attn, attn[:, i], atol=1e-6, rtol=1e-5)
+
+
+def test_bahdanau_scores_with_the_previous_state():
+    """a_i depends on y_{<i} only through s_{i-1}: changing y_{i-1} cannot move a_i in the
+    paper's order, but does in Luong's order, which scores with the new state s_i."""
+    src, src_len, tgt_in = batch()
+    changed = tgt_in.clone()
+    changed[:, 2] = (changed[:, 2] + 1 - 4) % (VOCAB - 4) + 4
+    paper = model()
+    _, a = paper(src, src_len, tgt_in)
+    _, b = paper(src, src_len, changed)
+    assert torch.equal(a[:, :3], b[:, :3])  # steps 0..2 score with s_{-1}..s_1
+    assert (a[:, 3] - b[:, 3]).abs().max() > 1e-7  # step 3 scores with s_2, which read y_2
+    luong = model(attention="luong_general")
+    _, c = luong(src, src_len, tgt_in)
+    _, d = luong(src, src_len, changed)
+    assert torch.equal(c[:, :2], d[:, :2])
+    assert (c[:, 2] - d[:, 2]).abs().max() > 1e-7  # step 2 scores with s_2 itself
+
+
+def test_gradients_match_finite_differences():
+    src, src_len, tgt_in = batch(lengths=(4, 2), tgt_len=3)
+    tgt_out = torch.roll(tgt_in, -1, dims=1)
+    m = model().double()
+    names = ["decoder.attention.v.weight", "decoder.attention.key_proj.weight", "decoder.init_proj.weight"]
+    params = {name: p.detach().clone().requires_grad_() for name, p in m.named_parameters() if name in names}
+
+    def loss(*values):
+        values = dict(zip(params, values, strict=True))
+        logits, _ = torch.func.functional_call(m, values, (src, src_len, tgt_in))
+        return sequence_loss(logits, tgt_out)
+
+    assert torch.autograd.gradcheck(loss, tuple(params.values()), eps=1e-6, atol=1e-5)
+
+
+def test_invalid_variants_are_refused_with_a_reason():
+    with pytest.raises(ValueError, match="luong_dot attention needs dec_hidden == 2 \\* enc_hidden"):
+        model(attention="luong_dot", dec_hidden=48)
+    with pytest.raises(ValueError, match="tie_embeddings needs one joint vocabulary"):
+        Seq2Seq(preset("tiny", tie_embeddings=True, maxout_dim=32), VOCAB, VOCAB + 1)
+
+
+def test_presets_have_the_documented_sizes():
+    base = Seq2Seq(preset("base"), 8000, 8000)
+    assert base.cfg.emb_dim == 256 and base.cfg.enc_hidden == 256 and base.cfg.dec_hidden == 512
+    assert 7_000_000 < count_parameters(base) < 11_000_000
+    paper = preset("paper")
+    assert (paper.emb_dim, paper.enc_hidden, paper.dec_hidden, paper.maxout_dim) == (620, 1000, 1000, 500)
