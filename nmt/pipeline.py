@@ -1,0 +1,123 @@
+"""The stages chained without Prefect; each stage function also records its summary in the report.
+
+The Prefect flows in flows/ call the same `*_stage` functions inside their tasks, and the CLI's
+`nmt run` calls `run_pipeline`, so both paths do identical work.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import Any
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict, Field
+
+from nmt import report
+from nmt.acquire import AcquireConfig, run_acquire
+from nmt.atomic import write_text
+from nmt.evaluate import EvaluateConfig, run_evaluate
+from nmt.rundir import RunDir
+from nmt.tokenization import TokenizeConfig, run_tokenize
+from nmt.train import TrainConfig, run_train
+from nmt.translate import TranslateConfig, run_translate
+
+log = logging.getLogger(__name__)
+
+SAMPLE_JOB = "sample"
+
+
+class PipelineConfig(BaseModel):
+    """Every stage's settings plus where the run lives."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_root: Path = Field(Path("data/runs"), description="folder holding one folder per run")
+    run_name: str | None = Field(None, description="default: <source kind>-<UTC time>")
+    acquire: AcquireConfig = Field(default_factory=AcquireConfig)
+    tokenize: TokenizeConfig = Field(default_factory=TokenizeConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    translate: TranslateConfig = Field(default_factory=TranslateConfig)
+    documents: list[Path] = Field(
+        default_factory=list,
+        description="documents to translate; empty: a sample built from the test split",
+    )
+
+    def run_dir(self) -> Path:
+        """The run folder: run_root/run_name, named from the source and time when unset."""
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        name = self.run_name or f"{self.acquire.source.kind}-{stamp}"
+        return self.run_root / name
+
+
+def acquire_stage(run_dir: Path, cfg: AcquireConfig) -> dict[str, Any]:
+    """Acquire the corpus into <run>/acquire and record the summary."""
+    summary = run_acquire(cfg, RunDir(run_dir).acquire)
+    report.record(run_dir, "acquire", summary)
+    return summary
+
+
+def tokenize_stage(run_dir: Path, cfg: TokenizeConfig) -> dict[str, Any]:
+    """Tokenize <run>/acquire/pairs.parquet into <run>/tokenize and record the summary."""
+    run = RunDir(run_dir)
+    summary = run_tokenize(run.acquire / "pairs.parquet", cfg, run.tokenize)
+    report.record(run_dir, "tokenize", summary)
+    return summary
+
+
+def train_stage(run_dir: Path, cfg: TrainConfig) -> dict[str, Any]:
+    """Train on <run>/tokenize into <run>/train and record the summary."""
+    run = RunDir(run_dir)
+    summary = run_train(run.tokenize, cfg, run.train)
+    report.record(run_dir, "train", summary)
+    return summary
+
+
+def evaluate_stage(run_dir: Path, cfg: EvaluateConfig) -> dict[str, Any]:
+    """Score the run's model on its test split(s) into <run>/evaluate and record the summary."""
+    summary = run_evaluate(Path(run_dir), cfg, RunDir(run_dir).evaluate)
+    report.record(run_dir, "evaluate", summary)
+    return summary
+
+
+def translate_stage(
+    run_dir: Path, inputs: list[Path], cfg: TranslateConfig, job_id: str
+) -> dict[str, Any]:
+    """Translate documents with the run's model into <run>/translate/<job_id> and record the summary."""
+    summary = run_translate(inputs, Path(run_dir), cfg, RunDir(run_dir).translate_job(job_id))
+    report.record(run_dir, "translate", summary)
+    return summary
+
+
+def write_sample_documents(
+    run_dir: Path, split: str = "test", documents: int = 3, paragraphs: int = 3, sentences: int = 4
+) -> Path:
+    """Write a few .txt documents made of `split` source sentences; return their folder."""
+    run = RunDir(run_dir)
+    table = pq.read_table(run.acquire / "pairs.parquet", columns=["split", "src"])
+    src = table.filter(pc.equal(table["split"], split))["src"].to_pylist()
+    folder = run.root / "inbox" / SAMPLE_JOB
+    per_doc = paragraphs * sentences
+    for d in range(documents):
+        chunk = src[d * per_doc : (d + 1) * per_doc]
+        if not chunk:
+            break
+        paras = [" ".join(chunk[p : p + sentences]) for p in range(0, len(chunk), sentences)]
+        write_text(folder / f"document-{d + 1}.txt", "\n\n".join(paras) + "\n")
+    return folder
+
+
+def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
+    """Run acquire, tokenize, train, evaluate and translate in order; return the report."""
+    run_dir = cfg.run_dir()
+    log.info("run directory: %s", run_dir)
+    acquire_stage(run_dir, cfg.acquire)
+    tokenize_stage(run_dir, cfg.tokenize)
+    train_stage(run_dir, cfg.train)
+    evaluate_stage(run_dir, cfg.evaluate)
+    inputs = cfg.documents or [write_sample_documents(run_dir)]
+    translate_stage(run_dir, inputs, cfg.translate, SAMPLE_JOB)
+    return report.load(run_dir)

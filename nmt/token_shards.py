@@ -1,0 +1,225 @@
+"""Encode the pairs table into TOKENS Parquet files, one per split, streaming and bounded in memory.
+
+Layout: `<out_dir>/<split>.parquet`, one file per split whose row groups hold exactly
+`row_group_rows` rows (the last one fewer). A row group is the shard: readers stream it with
+`pyarrow.parquet.ParquetFile.iter_batches` or read it with `read_row_group`. Rows keep the order
+of the pairs table. Memory holds one input batch plus less than one row group per split.
+
+Length columns are int16 and saturate at 32767 (`MAX_LEN`); the id lists always hold every
+piece, so a saturated length means "at least 32767" and is counted in the statistics.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import sentencepiece as spm
+
+from nmt.atomic import atomic_path
+from nmt.schema import TOKENS, with_metadata
+
+log = logging.getLogger(__name__)
+
+MAX_LEN = np.iinfo(np.int16).max
+QUANTILES = (0.5, 0.9, 0.95, 0.99)
+SPLIT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Subword sampling for encoding: unigram samples the lattice, BPE drops merges (BPE-dropout)."""
+
+    alpha: float
+    nbest_size: int = -1
+
+
+def encode_ids(
+    sp: spm.SentencePieceProcessor, texts: list[str], threads: int, sampling: Sampling | None = None
+) -> pa.ListArray:
+    """Encode `texts` with sentencepiece's multi-threaded batch encoder into a list<int32> array."""
+    if sampling is None:
+        ids = sp.encode(texts, num_threads=threads)
+    else:
+        ids = sp.encode(
+            texts,
+            num_threads=threads,
+            enable_sampling=True,
+            alpha=sampling.alpha,
+            nbest_size=sampling.nbest_size,
+        )
+    lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+    offsets = np.zeros(len(ids) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    if offsets[-1] > np.iinfo(np.int32).max:
+        raise ValueError("a single batch holds more than 2**31 tokens; lower row_group_rows")
+    flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int32, count=int(offsets[-1]))
+    return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(flat))
+
+
+def _lengths16(ids: pa.ListArray) -> tuple[np.ndarray, pa.Array]:
+    """Exact lengths (int64) and the int16 column saturated at MAX_LEN."""
+    exact = pc.list_value_length(ids).to_numpy(zero_copy_only=False).astype(np.int64)
+    return exact, pa.array(np.minimum(exact, MAX_LEN).astype(np.int16))
+
+
+@dataclass
+class LengthStats:
+    """Exact length histograms of one split, cheap to keep whatever the corpus size."""
+
+    src: np.ndarray = field(default_factory=lambda: np.zeros(MAX_LEN + 1, dtype=np.int64))
+    tgt: np.ndarray = field(default_factory=lambda: np.zeros(MAX_LEN + 1, dtype=np.int64))
+    rows: int = 0
+    src_tokens: int = 0
+    tgt_tokens: int = 0
+    over_limit: int = 0
+    saturated: int = 0
+
+    def add(self, src_len: np.ndarray, tgt_len: np.ndarray, limit: int) -> None:
+        """Count one batch of exact lengths."""
+        self.rows += len(src_len)
+        self.src_tokens += int(src_len.sum())
+        self.tgt_tokens += int(tgt_len.sum())
+        self.over_limit += int(((src_len > limit) | (tgt_len > limit)).sum())
+        self.saturated += int(((src_len > MAX_LEN) | (tgt_len > MAX_LEN)).sum())
+        self.src += np.bincount(np.minimum(src_len, MAX_LEN), minlength=MAX_LEN + 1)
+        self.tgt += np.bincount(np.minimum(tgt_len, MAX_LEN), minlength=MAX_LEN + 1)
+
+    def summary(self, limit: int) -> dict:
+        """Counts, quantiles and the share of pairs over `limit` pieces on either side."""
+        return {
+            "rows": self.rows,
+            "src_tokens": self.src_tokens,
+            "tgt_tokens": self.tgt_tokens,
+            "src_len": _histogram_summary(self.src),
+            "tgt_len": _histogram_summary(self.tgt),
+            "empty_src": int(self.src[0]),
+            "empty_tgt": int(self.tgt[0]),
+            "length_limit": limit,
+            "over_limit": self.over_limit,
+            "share_over_limit": self.over_limit / self.rows if self.rows else 0.0,
+            "saturated_len": self.saturated,
+        }
+
+
+def _histogram_summary(hist: np.ndarray) -> dict:
+    n = int(hist.sum())
+    if n == 0:
+        return {"mean": 0.0, "max": 0, **{f"p{round(q * 100)}": 0 for q in QUANTILES}}
+    cum = np.cumsum(hist)
+    values = np.arange(len(hist))
+    out = {"mean": float((hist * values).sum() / n), "max": int(values[hist > 0][-1])}
+    for q in QUANTILES:
+        # The smallest length with at least a q share of the rows at or below it.
+        out[f"p{round(q * 100)}"] = int(np.searchsorted(cum, q * n))
+    return out
+
+
+class _SplitWriter:
+    """Buffers one split's rows and writes them as row groups of exactly `rows` rows."""
+
+    def __init__(self, path: Path, schema: pa.Schema, rows: int) -> None:
+        self.writer = pq.ParquetWriter(path, schema, compression="zstd", use_dictionary=True)
+        self.schema = schema
+        self.rows = rows
+        self.pending: list[pa.Table] = []
+        self.pending_rows = 0
+
+    def add(self, table: pa.Table) -> None:
+        self.pending.append(table)
+        self.pending_rows += table.num_rows
+        if self.pending_rows >= self.rows:
+            self._flush(final=False)
+
+    def _flush(self, final: bool) -> None:
+        table = pa.concat_tables(self.pending)
+        full = table.num_rows if final else table.num_rows - table.num_rows % self.rows
+        if full:
+            self.writer.write_table(table.slice(0, full), row_group_size=self.rows)
+        rest = table.slice(full)
+        self.pending = [rest] if rest.num_rows else []
+        self.pending_rows = rest.num_rows
+
+    def finish(self) -> None:
+        if self.pending_rows:
+            self._flush(final=True)
+
+
+def write_token_shards(
+    pairs_path: Path,
+    out_dir: Path,
+    encoders: tuple[spm.SentencePieceProcessor, spm.SentencePieceProcessor],
+    *,
+    file_name: Callable[[str], str],
+    metadata: dict[str, str],
+    row_group_rows: int,
+    threads: int,
+    length_limit: int,
+    splits: set[str] | None = None,
+    sampling: Sampling | None = None,
+) -> dict[str, dict]:
+    """Encode every split (or only `splits`) of the pairs table into TOKENS files; per-split stats."""
+    src_sp, tgt_sp = encoders
+    pairs = pq.ParquetFile(pairs_path)
+    total_rows = pairs.metadata.num_rows
+    schema = with_metadata(TOKENS, metadata)
+    stats: dict[str, LengthStats] = {}
+    writers: dict[str, _SplitWriter] = {}
+    started = last_log = time.perf_counter()
+    done = 0
+    with contextlib.ExitStack() as stack:
+        columns = ["id", "split", "src", "tgt"]
+        for batch in pairs.iter_batches(batch_size=row_group_rows, columns=columns):
+            for split in pc.unique(batch.column("split")).to_pylist():
+                if splits is not None and split not in splits:
+                    continue
+                if split not in writers:
+                    if not SPLIT_NAME.match(split):
+                        raise ValueError(f"split name {split!r} cannot be a file name")
+                    tmp = stack.enter_context(atomic_path(out_dir / file_name(split)))
+                    writers[split] = _SplitWriter(tmp, schema, row_group_rows)
+                    stack.callback(writers[split].writer.close)
+                    stats[split] = LengthStats()
+                part = batch.filter(pc.equal(batch.column("split"), split))
+                src_ids = encode_ids(src_sp, part.column("src").to_pylist(), threads, sampling)
+                tgt_ids = encode_ids(tgt_sp, part.column("tgt").to_pylist(), threads, sampling)
+                src_exact, src_len = _lengths16(src_ids)
+                tgt_exact, tgt_len = _lengths16(tgt_ids)
+                stats[split].add(src_exact, tgt_exact, length_limit)
+                writers[split].add(
+                    pa.Table.from_arrays(
+                        [part.column("id"), src_ids, tgt_ids, src_len, tgt_len],
+                        schema=writers[split].schema,
+                    )
+                )
+            done += batch.num_rows
+            now = time.perf_counter()
+            if now - last_log > 10 or done == total_rows:
+                rate = done / max(now - started, 1e-9)
+                log.info(
+                    "encoded %d/%d pairs (%.0f pairs/s, ETA %.0f s)",
+                    done,
+                    total_rows,
+                    rate,
+                    (total_rows - done) / rate,
+                )
+                last_log = now
+        for writer in writers.values():
+            writer.finish()
+    return {split: s.summary(length_limit) for split, s in sorted(stats.items())}
+
+
+def read_schema_metadata(path: Path) -> dict[str, str]:
+    """The key/value metadata of a Parquet file's Arrow schema, decoded."""
+    meta = pq.read_schema(path).metadata or {}
+    return {k.decode(): v.decode() for k, v in meta.items()}

@@ -1,0 +1,128 @@
+"""Greedy and beam search: equivalence at beam 1, n-best order, attention, batch invariance."""
+
+import numpy as np
+import pytest
+import torch
+
+from nmt.config import preset
+from nmt.decode import beam_search, greedy, length_limit, length_penalty
+from nmt.model import Seq2Seq
+from nmt.vocab import EOS, PAD
+
+VOCAB = 40
+
+
+def make_model(seed=6):
+    """A tiny random model with peaked outputs, so hypotheses differ and some end early."""
+    torch.manual_seed(seed)
+    model = Seq2Seq(preset("tiny"), VOCAB, VOCAB).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.4)
+        model.output.weight[EOS] *= 4.0  # EOS likely in some states only
+    return model
+
+
+def make_batch(lengths=(9, 4, 6, 2), seed=6):
+    g = torch.Generator().manual_seed(seed)
+    src = torch.randint(4, VOCAB, (len(lengths), max(lengths)), generator=g)  # [B,S]
+    for row, n in enumerate(lengths):
+        src[row, n - 1] = EOS
+        src[row, n:] = PAD
+    return src, torch.tensor(lengths)
+
+
+@pytest.mark.parametrize("seed", [3, 5, 6])
+def test_greedy_equals_beam_one(seed):
+    model = make_model(seed)
+    src, src_len = make_batch(seed=seed)
+    limit = length_limit(src_len, 1.5, 4)
+    g = greedy(model, src, src_len, limit)
+    b = beam_search(model, src, src_len, beam=1, max_len=limit, alpha=0.0)
+    for hg, hb in zip(g, b):
+        assert hg[0].tokens == hb[0].tokens
+        assert hg[0].logprob == pytest.approx(hb[0].logprob, abs=1e-4)
+        np.testing.assert_allclose(hg[0].attention, hb[0].attention, atol=1e-6)
+
+
+def test_beam_nbest_sorted_and_limited():
+    model = make_model()
+    src, src_len = make_batch()
+    limit = length_limit(src_len, 1.0, 3)
+    out = beam_search(model, src, src_len, beam=4, max_len=limit, alpha=0.6, n_best=3)
+    assert len(out) == 4
+    for hyps, n in zip(out, limit.tolist()):
+        assert len(hyps) == 3
+        scores = [h.score for h in hyps]
+        assert scores == sorted(scores, reverse=True)
+        for h in hyps:
+            assert len(h.tokens) <= n
+            assert h.score == pytest.approx(h.logprob / length_penalty(len(h.tokens) + 1, 0.6))
+            assert PAD not in h.tokens and EOS not in h.tokens
+        assert len({tuple(h.tokens) for h in hyps}) == 3
+
+
+def test_beam_not_worse_than_greedy_without_penalty():
+    model = make_model(3)
+    src, src_len = make_batch(seed=3)
+    g = greedy(model, src, src_len, 12)
+    b = beam_search(model, src, src_len, beam=5, max_len=12, alpha=0.0)
+    for hg, hb in zip(g, b):
+        assert hb[0].logprob >= hg[0].logprob - 1e-4
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_attention_rows_sum_to_one_and_shapes(beam):
+    model = make_model()
+    src, src_len = make_batch()
+    out = beam_search(model, src, src_len, beam=beam, max_len=10, n_best=1)
+    for hyps, n in zip(out, src_len.tolist()):
+        att = hyps[0].attention
+        assert att.dtype == np.float32
+        assert att.shape == (len(hyps[0].tokens) + 1, n)
+        np.testing.assert_allclose(att.sum(axis=1), 1.0, atol=1e-5)  # so padding got 0
+
+
+def test_padding_columns_get_zero():
+    model = make_model()
+    src, src_len = make_batch()
+    with torch.inference_mode():
+        enc = model.encode(src, src_len)
+        _, _, attn = model.step(torch.full((4,), 2), model.init_state(enc), enc)  # [B,S]
+    for row, n in enumerate(src_len.tolist()):
+        assert torch.all(attn[row, n:] == 0)
+
+
+@pytest.mark.parametrize("beam", [1, 4])
+def test_batched_equals_alone(beam):
+    model = make_model(5)
+    src, src_len = make_batch(lengths=(3, 8, 5, 8, 2), seed=5)
+    batched = beam_search(model, src, src_len, beam=beam, max_len=9, n_best=1)
+    for row, n in enumerate(src_len.tolist()):
+        alone = beam_search(model, src[row : row + 1, :n], src_len[row : row + 1], beam, 9)
+        assert alone[0][0].tokens == batched[row][0].tokens
+        assert alone[0][0].score == pytest.approx(batched[row][0].score, abs=1e-4)
+        np.testing.assert_allclose(alone[0][0].attention, batched[row][0].attention, atol=1e-5)
+
+
+def test_greedy_batched_equals_alone():
+    model = make_model(6)
+    src, src_len = make_batch(lengths=(3, 8, 5), seed=6)
+    batched = greedy(model, src, src_len, 9)
+    for row, n in enumerate(src_len.tolist()):
+        alone = greedy(model, src[row : row + 1, :n], src_len[row : row + 1], 9)
+        assert alone[0][0].tokens == batched[row][0].tokens
+        np.testing.assert_allclose(alone[0][0].attention, batched[row][0].attention, atol=1e-5)
+
+
+def test_length_limit_and_forced_eos():
+    src_len = torch.tensor([1, 10])
+    assert length_limit(src_len, 1.5, 2).tolist() == [3, 17]
+    model = make_model()
+    with torch.no_grad():
+        model.output.bias[EOS] -= 100.0  # never chooses EOS on its own
+    src, src_len = make_batch(lengths=(5, 3))
+    out = greedy(model, src, src_len, torch.tensor([4, 2]))
+    assert [len(h[0].tokens) for h in out] == [4, 2]
+    out = beam_search(model, src, src_len, 3, torch.tensor([4, 2]), n_best=3)
+    assert [[len(h.tokens) for h in hyps] for hyps in out] == [[4] * 3, [2] * 3]
