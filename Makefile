@@ -4,6 +4,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
+# Prefect's ephemeral API server: no telemetry offline, and time for first-run migrations.
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export DO_NOT_TRACK ?= 1
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 90
+
 .PHONY: setup demo test test-fast lint bench clean-demo
 
 setup: $(STAMP)
@@ -14,7 +19,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: setup
-	$(VENV)/bin/nmt demo
+	$(PY) -m flows.demo
 
 test: setup
 	$(PY) -m pytest

@@ -23,5 +23,5 @@ def pipeline(cfg: PipelineConfig) -> dict:
     inputs = cfg.documents or [write_sample_documents(run_dir)]
     translate(run_dir, inputs, cfg.translate, SAMPLE_JOB)
     result = report.load(run_dir)
-    create_markdown_artifact(report.to_markdown(result, run_dir), key="run-report")
+    create_markdown_artifact(report.to_markdown(result), key="run-report")
     return result

@@ -28,17 +28,22 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tqdm import tqdm
 
+from nmt import catalogue
+from nmt.archives import extract, find_member, is_archive
 from nmt.atomic import read_json, write_json, write_parquet, write_text
 from nmt.cleaning import CleaningConfig, Deduper, check_pair, clean_text, escape_raw
-from nmt.download import DownloadConfig, Fetched, fetch, is_url, location_name
-from nmt.readers import Item, RawPair, Reject, read_paired
+from nmt.download import DownloadConfig, Fetched, MissingFile, fetch, is_url, location_name
+from nmt.readers import Item, RawPair, Reject, read_jsonl, read_paired, read_parquet, read_tmx, read_tsv
 from nmt.schema import PAIRS, REJECTS, SCHEMA_VERSION
+from nmt.splitting import SplitConfig, assign_splits
 
 log = logging.getLogger(__name__)
 
 SPLIT_ALIASES = {"val": "valid", "dev": "valid", "validation": "valid"}
 _MAIN_SPLITS = ("train", "valid", "test")
-_CODE_FILES = ("acquire.py", "cleaning.py", "readers.py", "download.py")
+_CODE_FILES = ("acquire.py", "archives.py", "catalogue.py", "cleaning.py", "readers.py", "splitting.py")
+_FORMATS = {".tsv": "tsv", ".txt": "tsv", ".tmx": "tmx", ".jsonl": "jsonl", ".json": "jsonl",
+            ".parquet": "parquet"}
 
 
 class GeneratedSource(BaseModel):
@@ -84,7 +89,8 @@ class DirectorySource(BaseModel):
     """A folder or base URL of `<split>.<lang>[.gz]` files, as Multi30k publishes them.
 
     `val`/`dev` become `valid`; `main_test` (default: `test` if present, else the first test
-    set by name) becomes `test`; other splits keep their names. A URL needs `splits`.
+    set by name) becomes `test`; other splits keep their names. A base URL needs `splits` and
+    is read as `<location>/<split>.<lang>.gz`.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -97,7 +103,44 @@ class DirectorySource(BaseModel):
     main_test: str | None = None
 
 
-Source = Annotated[GeneratedSource | FilesSource | DirectorySource, Field(discriminator="kind")]
+class TableSource(BaseModel):
+    """One file of pairs: TSV, TMX, JSONL or Parquet; plain, .gz, or inside a .zip/.tar(.gz).
+
+    Fields: TSV columns by 0-based index, or by name from a header line; JSONL keys; Parquet
+    columns; TMX languages (default: `src_lang`/`tgt_lang`). Without `split_field` the pairs get
+    a seeded split (AcquireConfig.split).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["table"] = "table"
+    location: str
+    sha256: str | None = None
+    format: Literal["auto", "tsv", "tmx", "jsonl", "parquet"] = "auto"
+    member: str | None = Field(None, description="glob of the file inside an archive")
+    src_field: str | int | None = Field(None, description="default: 0 (TSV), 'src' (JSONL/Parquet)")
+    tgt_field: str | int | None = Field(None, description="default: 1 (TSV), 'tgt' (JSONL/Parquet)")
+    split_field: str | int | None = None
+    src_lang: str | None = None
+    tgt_lang: str | None = None
+
+
+class CatalogueSource(BaseModel):
+    """A corpus of nmt.catalogue (multi30k, tatoeba), fetched from its URLs or the mirror."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["catalogue"] = "catalogue"
+    corpus: Literal["multi30k", "tatoeba"]
+    src_lang: str
+    tgt_lang: str
+    extra_test_sets: bool = Field(True, description="multi30k: also the 2017/2018 test sets")
+
+
+Source = Annotated[
+    GeneratedSource | FilesSource | DirectorySource | TableSource | CatalogueSource,
+    Field(discriminator="kind"),
+]
 
 
 class AcquireConfig(BaseModel):
@@ -107,8 +150,12 @@ class AcquireConfig(BaseModel):
 
     source: Source = Field(default_factory=GeneratedSource)
     cleaning: CleaningConfig = Field(default_factory=CleaningConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig, description="for corpora without splits")
     download: DownloadConfig = Field(default_factory=DownloadConfig)
     cache_dir: Path | None = Field(None, description="downloads; None: $NMT_CACHE or ~/.cache/nmt")
+    mirror: str | None = Field(
+        None, description="folder or base URL laid out <corpus>/<file>; None: $NMT_MIRROR"
+    )
 
 
 @dataclass
@@ -170,16 +217,13 @@ def _main_test(stems: list[str], chosen: str | None) -> str | None:
     return min((s for s in stems if s.startswith("test")), default=None)
 
 
-def _paired_input(
-    fetcher: _Fetcher, split: str, pair: FilePair, max_bytes: int
-) -> _Input:
+def _paired_input(fetcher: _Fetcher, split: str, pair: FilePair) -> _Input:
     src = fetcher(pair.src, pair.src_sha256, split=split, side="src")
     tgt = fetcher(pair.tgt, pair.tgt_sha256, split=split, side="tgt")
     src_name, tgt_name = location_name(pair.src), location_name(pair.tgt)
+    limit = fetcher.cfg.max_extract_bytes
     return _Input(
-        src_name,
-        split,
-        lambda: read_paired(src.path, tgt.path, src_name, tgt_name, max_bytes),
+        src_name, split, lambda: read_paired(src.path, tgt.path, src_name, tgt_name, limit)
     )
 
 
@@ -203,10 +247,10 @@ def _plan_generated(source: GeneratedSource) -> _Plan:
     return plan
 
 
-def _plan_files(source: FilesSource, fetcher: _Fetcher, max_bytes: int) -> _Plan:
+def _plan_files(source: FilesSource, fetcher: _Fetcher) -> _Plan:
     plan = _Plan("files", source.src_lang, source.tgt_lang)
     for split, pair in source.splits.items():
-        plan.inputs.append(_paired_input(fetcher, SPLIT_ALIASES.get(split, split), pair, max_bytes))
+        plan.inputs.append(_paired_input(fetcher, SPLIT_ALIASES.get(split, split), pair))
     return plan
 
 
@@ -239,7 +283,7 @@ def _dir_file(source: DirectorySource, stem: str, lang: str) -> str | None:
     return None
 
 
-def _plan_directory(source: DirectorySource, fetcher: _Fetcher, max_bytes: int) -> _Plan:
+def _plan_directory(source: DirectorySource, fetcher: _Fetcher) -> _Plan:
     plan = _Plan("directory", source.src_lang, source.tgt_lang)
     stems = _find_stems(source)
     main_test = _main_test(stems, source.main_test)
@@ -256,18 +300,87 @@ def _plan_directory(source: DirectorySource, fetcher: _Fetcher, max_bytes: int) 
                     f"or {stem}.{source.tgt_lang}[.gz]"
                 )
             pair = FilePair(src=src, tgt=tgt)
-        plan.inputs.append(_paired_input(fetcher, split_name(stem, main_test), pair, max_bytes))
+        plan.inputs.append(_paired_input(fetcher, split_name(stem, main_test), pair))
     return plan
 
 
-def _plan(cfg: AcquireConfig, fetcher: _Fetcher) -> _Plan:
-    source, max_bytes = cfg.source, cfg.download.max_bytes
+def _table_format(source: TableSource, name: str) -> str:
+    if source.format != "auto":
+        return source.format
+    suffix = Path(name.removesuffix(".gz")).suffix.lower()
+    if suffix not in _FORMATS:
+        raise ValueError(f"{name}: cannot tell the format from the name; set `format`")
+    return _FORMATS[suffix]
+
+
+def _table_input(source: TableSource, fetcher: _Fetcher) -> _Input:
+    fetched = fetcher(source.location, source.sha256, side="table")
+    path, name = fetched.path, location_name(source.location)
+    limit = fetcher.cfg.max_extract_bytes
+    if is_archive(name):
+        root = extract(path, fetcher.cache_dir / "extracted" / fetched.sha256[:16], limit)
+        path = find_member(root, source.member, name)
+        name = f"{name}/{path.relative_to(root).as_posix()}"
+    fmt = _table_format(source, name)
+    split = source.split_field
+    if fmt == "tsv":
+        src, tgt = source.src_field or 0, 1 if source.tgt_field is None else source.tgt_field
+        return _Input(name, None, lambda: read_tsv(path, name, src, tgt, split, limit))
+    if fmt == "tmx":
+        src_lang, tgt_lang = source.src_field or source.src_lang, source.tgt_field or source.tgt_lang
+        if not isinstance(src_lang, str) or not isinstance(tgt_lang, str):
+            raise ValueError(f"{name}: TMX needs src_lang and tgt_lang (or src_field/tgt_field)")
+        return _Input(name, None, lambda: read_tmx(path, name, src_lang, tgt_lang))
+    src, tgt = str(source.src_field or "src"), str(source.tgt_field or "tgt")
+    split = None if split is None else str(split)
+    if fmt == "jsonl":
+        return _Input(name, None, lambda: read_jsonl(path, name, src, tgt, split, limit))
+    return _Input(name, None, lambda: read_parquet(path, name, src, tgt, split))
+
+
+def _plan_table(source: TableSource, fetcher: _Fetcher) -> _Plan:
+    plan = _Plan("table", source.src_lang, source.tgt_lang)
+    plan.inputs.append(_table_input(source, fetcher))
+    return plan
+
+
+def _plan_catalogue(source: CatalogueSource, fetcher: _Fetcher, mirror: str | None) -> _Plan:
+    plan = _Plan(source.corpus, source.src_lang, source.tgt_lang)
+    if source.corpus == "tatoeba":
+        entry = catalogue.tatoeba(source.src_lang, source.tgt_lang)
+        table = TableSource(
+            location=entry.file.location(mirror), sha256=entry.file.sha256, format="tsv",
+            member=entry.member, src_field=entry.src_column, tgt_field=entry.tgt_column,
+        )
+        plan.inputs.append(_table_input(table, fetcher))
+        return plan
+    for split in catalogue.multi30k(source.src_lang, source.tgt_lang, source.extra_test_sets):
+        pair = FilePair(
+            src=split.src.location(mirror), tgt=split.tgt.location(mirror),
+            src_sha256=split.src.sha256, tgt_sha256=split.tgt.sha256,
+        )
+        try:
+            plan.inputs.append(_paired_input(fetcher, split.split, pair))
+        except MissingFile as exc:
+            if not split.optional:
+                raise
+            log.warning("%s: optional test set %s skipped: %s", source.corpus, split.split, exc)
+            plan.skipped.append({"split": split.split, "reason": str(exc)})
+    return plan
+
+
+def _plan(cfg: AcquireConfig, fetcher: _Fetcher, mirror: str | None) -> _Plan:
+    source = cfg.source
     if isinstance(source, GeneratedSource):
         plan = _plan_generated(source)
     elif isinstance(source, FilesSource):
-        plan = _plan_files(source, fetcher, max_bytes)
+        plan = _plan_files(source, fetcher)
+    elif isinstance(source, DirectorySource):
+        plan = _plan_directory(source, fetcher)
+    elif isinstance(source, TableSource):
+        plan = _plan_table(source, fetcher)
     else:
-        plan = _plan_directory(source, fetcher, max_bytes)
+        plan = _plan_catalogue(source, fetcher, mirror)
     plan.files.extend(fetcher.files)
     return plan
 
@@ -286,7 +399,9 @@ def _fingerprint(cfg: AcquireConfig, plan: _Plan) -> str:
         "code": _code_digest(),
         "source": cfg.source.model_dump(mode="json"),
         "cleaning": cfg.cleaning.model_dump(mode="json"),
+        "split": cfg.split.model_dump(mode="json"),
         "files": sorted(f["sha256"] for f in plan.files),
+        "skipped": sorted(s["split"] for s in plan.skipped),
     }
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
@@ -299,27 +414,41 @@ class _Tables:
     rejects: list[Reject] = field(default_factory=list)
 
 
-def _collect(plan: _Plan, cleaning: CleaningConfig) -> _Tables:
+def _collect(plan: _Plan, cleaning: CleaningConfig, split_cfg: SplitConfig) -> _Tables:
     tables = _Tables()
     deduper = Deduper()
+    pending: list[tuple[str, str, RawPair]] = []  # pairs waiting for the seeded split
+
+    def keep(split: str, src: str, tgt: str, item: RawPair) -> None:
+        origin = f"{item.origin}:{item.line}"
+        first = deduper.first(split, src, tgt, origin) if cleaning.enabled and cleaning.dedupe else None
+        if first is not None:
+            reject(item, ("duplicate", f"same pair as {first}"))
+        else:
+            tables.pairs.setdefault(split, []).append((src, tgt, origin, item.alignment))
+
+    def reject(item: RawPair, problem: tuple[str, str]) -> None:
+        raw = escape_raw(f"{item.src}\t{item.tgt}")
+        tables.rejects.append(Reject(item.origin, item.line, *problem, raw))
+
     for inp in plan.inputs:
         for item in tqdm(inp.items(), desc=inp.name, unit=" lines", disable=None, leave=False):
             if isinstance(item, Reject):
                 tables.rejects.append(item)
                 continue
             src, tgt = clean_text(item.src, cleaning), clean_text(item.tgt, cleaning)
-            origin = f"{item.origin}:{item.line}"
             problem = check_pair(src, tgt, cleaning)
             split = inp.split or (item.split and SPLIT_ALIASES.get(item.split, item.split))
-            if problem is None and cleaning.enabled and cleaning.dedupe:
-                first = deduper.first(split, src, tgt, origin)
-                if first is not None:
-                    problem = ("duplicate", f"same pair as {first}")
             if problem is not None:
-                raw = escape_raw(f"{item.src}\t{item.tgt}")
-                tables.rejects.append(Reject(item.origin, item.line, *problem, raw))
-                continue
-            tables.pairs.setdefault(split, []).append((src, tgt, origin, item.alignment))
+                reject(item, problem)
+            elif split:
+                keep(split, src, tgt, item)
+            else:
+                pending.append((src, tgt, item))
+    if pending:
+        splits = assign_splits([(src, tgt) for src, tgt, _ in pending], split_cfg)
+        for (src, tgt, item), split in zip(pending, splits, strict=True):
+            keep(split, src, tgt, item)
     return tables
 
 
@@ -355,7 +484,8 @@ def run_acquire(cfg: AcquireConfig, out_dir: Path) -> dict:
     """Fetch, read and clean the configured corpus into `out_dir`; return the stage summary."""
     out_dir = Path(out_dir)
     fetcher = _Fetcher(cfg.cache_dir or default_cache_dir(), cfg.download)
-    plan = _plan(cfg, fetcher)
+    mirror = cfg.mirror or os.environ.get("NMT_MIRROR") or None
+    plan = _plan(cfg, fetcher, mirror)
     fingerprint = _fingerprint(cfg, plan)
     manifest_path = out_dir / "manifest.json"
     if manifest_path.is_file():
@@ -368,7 +498,7 @@ def run_acquire(cfg: AcquireConfig, out_dir: Path) -> dict:
             log.info("acquire: %s is up to date (fingerprint %s)", out_dir, fingerprint[:12])
             return {**manifest, "cached": True, "out_dir": str(out_dir)}
 
-    tables = _collect(plan, cfg.cleaning)
+    tables = _collect(plan, cfg.cleaning, cfg.split)
     shutil.rmtree(out_dir / "gold", ignore_errors=True)  # gold files of an earlier corpus
     gold = _write(out_dir, tables)
     counts = {s: len(tables.pairs[s]) for s in sorted(tables.pairs, key=_split_order)}
@@ -380,7 +510,9 @@ def run_acquire(cfg: AcquireConfig, out_dir: Path) -> dict:
         "src_lang": plan.src_lang,
         "tgt_lang": plan.tgt_lang,
         "source": cfg.source.model_dump(mode="json"),
+        "mirror": mirror,
         "cleaning": cfg.cleaning.model_dump(mode="json"),
+        "split": cfg.split.model_dump(mode="json"),
         "files": plan.files,
         "skipped": plan.skipped,
         "counts": counts,

@@ -12,7 +12,7 @@ RAW_LIMIT = 2000  # characters of a rejected line kept in the rejects table
 
 # Invisible characters removed outright: zero-width space, BOM / zero-width no-break space,
 # soft hyphen, word joiner. Zero-width (non-)joiners stay: some scripts need them.
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\ufeff\u00ad\u2060"))
+_INVISIBLE = re.compile("[\u200b\ufeff\u00ad\u2060]")
 # C0/C1 control characters other than NUL (NUL marks binary data and rejects the line).
 _CONTROL = re.compile(r"[\x01-\x1f\x7f-\x9f]")
 _ESCAPE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # escaped in rejects; tab and newline kept
@@ -54,8 +54,11 @@ def clean_text(text: str, cfg: CleaningConfig) -> str:
     if not cfg.enabled:
         return text
     if cfg.normalize_whitespace:
-        text = _CONTROL.sub(" ", text.translate(_INVISIBLE))
-        text = _SPACES.sub(" ", text).strip(" ")
+        if not text.isprintable():  # a control, invisible or non-ASCII space character
+            text = _SPACES.sub(" ", _INVISIBLE.sub("", _CONTROL.sub(" ", text)))
+        elif "  " in text:
+            text = _SPACES.sub(" ", text)
+        text = text.strip(" ")
     if cfg.nfc:
         text = unicodedata.normalize("NFC", text)
     return text

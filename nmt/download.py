@@ -42,7 +42,10 @@ class DownloadConfig(BaseModel):
     attempts: int = Field(5, ge=1, description="tries per file, resuming after each failure")
     backoff_s: float = Field(1.0, ge=0, description="first wait between tries, doubled each time")
     backoff_max_s: float = Field(30.0, ge=0)
-    max_bytes: int = Field(8 << 30, gt=0, description="largest file accepted")
+    max_bytes: int = Field(8 << 30, gt=0, description="largest download accepted")
+    max_extract_bytes: int = Field(
+        32 << 30, gt=0, description="largest size of an archive or .gz file once decompressed"
+    )
 
 
 class DownloadError(RuntimeError):
@@ -207,7 +210,7 @@ def _download_once(client: httpx.Client, url: str, part: Path, cfg: DownloadConf
                 desc=location_name(url), disable=None,
             ) as bar,
         ):
-            for chunk in response.iter_raw(_CHUNK):
+            for chunk in response.iter_raw():  # as received: a cut keeps what arrived
                 have += len(chunk)
                 if have > cfg.max_bytes:
                     fh.close()

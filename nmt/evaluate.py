@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from nmt.atomic import write_json, write_text
 from nmt.rundir import RunDir
+from nmt.train import resolve_device
 from nmt.translate import Translator
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ class EvaluateConfig(BaseModel):
     beam: int = Field(5, ge=1, description="beam size; 1 is greedy search")
     alpha: float = Field(0.6, ge=0.0, description="GNMT length penalty")
     batch_tokens: int = Field(4000, gt=0, description="source tokens per decoding batch")
-    device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
 
 
 def score(hypotheses: list[str], references: list[str]) -> dict[str, Any]:
@@ -56,7 +57,7 @@ def run_evaluate(run_dir: Path, cfg: EvaluateConfig, out_dir: Path) -> dict[str,
         raise ValueError(
             f"{run.acquire / 'pairs.parquet'}: no split(s) {missing} to evaluate; it has {available}"
         )
-    translator = Translator.load(run.root, device=cfg.device)
+    translator = Translator.load(run.root, device=resolve_device(cfg.device))
     scores: dict[str, Any] = {}
     files = []
     for split in cfg.splits:

@@ -26,7 +26,7 @@ MAX_LINE_BYTES = 1 << 24  # longer lines are rejected without being held in memo
 _CHUNK = 1 << 20
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RawPair:
     """One decoded record; `split` is set where the source names it."""
 

@@ -1,5 +1,9 @@
 """Train sentencepiece models from the train split of a pairs table, seeded and reproducible.
 
+Training uses no random numbers beyond this module's seeded input sampling (sentencepiece's own
+shuffling is off), so the process-wide sentencepiece seed is never set here: setting it would
+make every later on-the-fly sampled encoding in the process repeat the same draws.
+
 Input sampling is done here, not inside sentencepiece: when a model would see more than
 `input_sentence_size` sentences, a seeded numpy generator picks which ones, and only those are
 held in memory. The chosen sentences go to sentencepiece in table order through
@@ -62,11 +66,10 @@ def sample_sentences(
     return out
 
 
-def train_model(sentences: Iterable[str], args: dict[str, Any], seed: int) -> bytes:
+def train_model(sentences: Iterable[str], args: dict[str, Any]) -> bytes:
     """Train one sentencepiece model on `sentences` and return the serialized model."""
     buf = io.BytesIO()
     started = time.perf_counter()
-    spm.set_random_generator_seed(seed)
     spm.SentencePieceTrainer.train(sentence_iterator=iter(sentences), model_writer=buf, **args)
     log.info("trained sentencepiece model in %.1f s", time.perf_counter() - started)
     return buf.getvalue()

@@ -1,56 +1,58 @@
 """A generated parallel corpus with exact gold word alignments: the offline demo and test corpus.
 
 The source language (`SRC_LANG = "en"`) is a small English grammar; the target language
-(`TGT_LANG = "xx"`, the private-use code for "no real language") is an invented language with
+(`TGT_LANG = "xx"`, not a real ISO 639 code) is an invented language with
 fixed rules. Every source sentence has exactly one translation, so a model can learn the
-mapping perfectly. The language is the same for every seed; the seed only chooses sentences.
+mapping perfectly. The language is the same for every seed (its words are drawn once from a
+fixed seed); the seed of `generate_pairs` only chooses the sentences.
 
-Source grammar (about 500 word types, sentences of 3 to 30 tokens, mean about 11):
+Source grammar (about 520 word types; 3 to 30 tokens a side, mean about 11.7):
 
-    sentence   = clause [conj clause] "."          conj: and but or so
-    clause     = subject verb-group [object | adjective] [adverb] pp* [subordinate]
-    subject    = pronoun | np                       I you he she it we they ("you" is singular)
-    object     = np | object pronoun                me you him her it us them
-    np         = (det | number) adjective* noun [pp]    a/an, the, this/these, my, every, ...
-    pp         = preposition np                     in on under behind near with ...
-    subordinate= ("that" after say/think/believe/hope/know | because when if although while
-                  until) clause                     nested at most two deep
-    verb-group = tense x negation: sees, saw, will see, has seen, does not see, did not see,
-                 will not see, has not seen; the copula: is, was, will be, has been (+ not)
+    sentence    = clause [conj clause] "."             conj: and but or so
+    clause      = subject verb-group [object | adjective] [adverb] pp* [subordinate]
+    subject     = pronoun | np                         I you he she it we they ("you" = 2sg)
+    object      = np | object pronoun                  me you him her it us them
+    np          = (determiner | number) adjective* noun [pp]     (90 nouns, 36 adjectives)
+    pp          = preposition np                       in on under behind near with ... (12)
+    subordinate = "that" clause      after say think believe hope know
+                | (because when if although while until) clause     (nested 2 deep at most)
+    verb-group  = sees / saw / will see / has seen, negated with do-support (does not see,
+                  did not see, will not see, has not seen); copula: is / was / will be /
+                  has been (+ not) + adjective. 57 verbs, 6 of them separable in the target.
 
 Target language rules (what a model must learn):
 
-- Nouns have a fixed gender (masculine or feminine) and number: `kano` dog, `kani` dogs;
-  feminine nouns end in `-a` / `-e`.
-- Noun phrases: determiner, noun, then the adjectives in mirrored order:
-  "the big red dog" -> "do kano rosel grandel". Determiners and attributive adjectives agree
-  with the noun in gender and number (determiner endings o/a/i/e, adjective el/al/eli/ali).
-  A predicative adjective ("is tired") always takes the masculine singular form.
-- "the" after a preposition fuses with it: "in the garden" -> "endo hortoo" (many-to-one).
-- Verbs agree with the subject in person and number (1sg 2sg 3sg 1pl 3pl), also where English
-  does not show it (past tense): present -o -is -it -imo -unt, past -evo -evis ... .
-- The future is the auxiliary `vol-` + infinitive, the perfect `av-` + participle; the
-  auxiliary is inflected, the infinitive/participle goes to the end of the clause.
-- A few verbs are separable: "calls" -> `tel-it ... ap`, the particle goes to the end of the
-  clause like an infinitive (one source word, two target words).
-- Negation wraps the finite verb: "does not see" -> `nu vidit pa` (not -> two words; "does"
-  and "did" have no word of their own and are linked as possible to the verb).
-- Main clauses: subject, adverb, finite verb, object, pps, participle/infinitive/particle,
-  subordinate clause. Subordinate clauses are verb-final: conjunction, subject, adverb,
-  object, pps, participle/infinitive/particle, finite verb, then a nested subordinate clause.
-- The first word of each side is capitalised; "." is its own token on both sides.
+- Nouns have a fixed gender and number; the ending shows both: masculine -o / -i,
+  feminine -a / -e (dog: sapuna, dogs: sapune; horse: mokiso, horses: mokisi).
+- A noun phrase is determiner (or number), noun, then the adjectives in mirrored order:
+  "the big old dogs" -> "de sapune birarali fusanali". The determiner ends like the noun
+  (o/a/i/e), attributive adjectives agree (-el -al -eli -ali). Predicative adjectives
+  ("is old") are invariable: always the masculine singular form (birarel).
+- "the" after a preposition fuses with it: "in the dog" -> "enda sapuna" (two words, one).
+- Verbs agree with the subject in person and number (1sg 2sg 3sg 1pl 3pl), also where
+  English does not show it: present see -> mitiv-o -is -it -imo -unt. The past, future and
+  perfect are an inflected auxiliary (ev-, vol-, av- + the same endings) plus an infinitive
+  (-ar) or participle (-ut) at the end of the clause: "saw" -> "evit ... mitivar" (one word,
+  two). Separable verbs add a particle before it: "calls" -> "baletit ... or".
+- Negation wraps the finite verb: "does not see" -> "nu mitivit pa" ("not" -> two words;
+  "does"/"do" has no word of its own and gets a possible link to the verb).
+- Main clause: subject, adverb, finite verb, object/adjective, pps, particle, infinitive or
+  participle, subordinate clause. Subordinate clause (verb-final): conjunction, subject,
+  adverb, object/adjective, pps, particle, infinitive/participle, finite verb, nested clause.
+- The first word of each side is capitalised; "." is a token of its own on both sides.
 
-Alignment: a talp line per pair, 1-based `i-j` (source word i, target word j) sure links,
-`ipj` possible links. Every source and target word is aligned. Content words, pronouns,
-conjunctions, auxiliaries and "not" have sure links; "does"/"did" (no own target word) and
-"the" inside a fused preposition have possible links. Example (the real target words differ,
-see `generate_pairs(1, 0)`):
+Alignments are talp lines: 1-based `i-j` sure links (source word i, target word j) and `ipj`
+possible links. Every word of both sides is aligned; links are sure except for "does"/"do"
+and for "the" fused into a preposition. Example (`generate_pairs(1000, 0)[863]`):
 
-    src  The old dog has not seen the cats in the garden .
-    tgt  Do kano oldel nu avit pa di gate endo horto vidut .
-    talp 1-1 2-3 3-2 4-5 5-4 5-6 6-11 7-7 8-8 9-9 10p9 11-10 12-12
+    They have known that we laughed for the old rabbit .
+    Ili avunt galudut ke noi perda garesa biraral sibumar evimo .
+    1-1 2-2 3-3 4-4 5-5 6-9 6-10 7-6 8p6 9-8 10-7 11-11
+
+"laughed" becomes the infinitive sibumar + the 1pl past auxiliary evimo at the end of the
+verb-final "that" clause; "for the" fuses into perda (feminine singular, like garesa), and
+"old" follows its noun as biraral.
 """
-
 from __future__ import annotations
 
 import random
@@ -76,7 +78,7 @@ _DET_END = ("o", "a", "i", "e")  # masc sg, fem sg, masc pl, fem pl
 _NOUN_END = ("o", "a", "i", "e")
 _ADJ_END = ("el", "al", "eli", "ali")
 _PERSON_END = ("o", "is", "it", "imo", "unt")
-_PAST, _PARTICIPLE, _INFINITIVE, _ADVERB = "ev", "ut", "ar", "e"
+_PARTICIPLE, _INFINITIVE, _ADVERB = "ut", "ar", "e"
 
 # ---------------------------------------------------------------- source lexicon
 
@@ -149,7 +151,8 @@ _COMPLEMENTIZERS = {"that": "ke", "because": "kar", "when": "kwan", "if": "se",
                     "although": "malke", "while": "dum", "until": "gis"}
 _CONJUNCTIONS = {"and": "e", "but": "ma", "or": "au", "so": "tal"}
 _NEG_BEFORE, _NEG_AFTER = "nu", "pa"
-_PERFECT_AUX, _FUTURE_AUX, _COPULA = "av", "vol", "es"
+_AUXILIARIES = {"past": "ev", "future": "vol", "perfect": "av"}
+_COPULA = "es"
 _SEPARABLE_PARTICLES = ("ap", "ek", "um", "or", "ib", "uz")
 _BE_PRESENT = ("am", "are", "is", "are", "are")
 _BE_PAST = ("was", "were", "was", "were", "were")
@@ -195,7 +198,6 @@ class _Verb:
     past: str
     participle: str
     present_xx: tuple[str, ...]  # per person
-    past_xx: tuple[str, ...]
     participle_xx: str
     infinitive_xx: str
     particle: str  # separable particle, "" if none
@@ -214,11 +216,13 @@ def _coin(rng: random.Random, taken: set[str], forms) -> tuple[str, ...]:
 
 def _build_lexicon():
     rng = random.Random(1409)  # fixes the target language; never derived from a corpus seed
-    taken = {x for stem in (*_PREPS_XX, *_NUMBERS.values()) for x in (stem, stem + "do")}
+    taken = {*_PREPS_XX, *_NUMBERS.values()}
     taken |= {s + e for *_, s in _DETS for e in _DET_END}
+    taken |= {p + _DETS[0][2] + e for p in _PREPS_XX for e in _DET_END}  # fused "in the"
     taken |= {x for table in (_SUBJECTS, _OBJECTS) for _, x in table}
     taken |= {*_COMPLEMENTIZERS.values(), *_CONJUNCTIONS.values(), _NEG_BEFORE, _NEG_AFTER}
-    taken |= {*_SEPARABLE_PARTICLES, "."}
+    taken |= {a + e for a in (*_AUXILIARIES.values(), _COPULA) for e in _PERSON_END}
+    taken |= {*_SEPARABLE_PARTICLES, _COPULA + _PARTICIPLE, _COPULA + _INFINITIVE, "."}
 
     nouns = []
     for entry in _NOUNS_EN:
@@ -238,10 +242,9 @@ def _build_lexicon():
         past = rest[0] if rest else _regular_past(base)
         participle = rest[1] if rest else past
         forms = _coin(rng, taken, lambda s: (*(s + e for e in _PERSON_END),
-                                             *(s + _PAST + e for e in _PERSON_END),
                                              s + _PARTICIPLE, s + _INFINITIVE))
-        return _Verb(base, _third_singular(base), past, participle, forms[:5], forms[5:10],
-                     forms[10], forms[11], particle)
+        return _Verb(base, _third_singular(base), past, participle, forms[:5], forms[5],
+                     forms[6], particle)
 
     particles = iter(_SEPARABLE_PARTICLES)
 
@@ -250,9 +253,7 @@ def _build_lexicon():
 
     transitive, intransitive, saying = (verbs(x) for x in
                                         (_TRANSITIVE_EN, _INTRANSITIVE_EN, _SAYING_EN))
-    be = _Verb("be", "is", "was", "been",
-               tuple(_COPULA + e for e in _PERSON_END),
-               tuple(_COPULA + _PAST + e for e in _PERSON_END),
+    be = _Verb("be", "is", "was", "been", tuple(_COPULA + e for e in _PERSON_END),
                _COPULA + _PARTICIPLE, _COPULA + _INFINITIVE, "")
     return tuple(nouns), tuple(adjectives), adverbs, transitive, intransitive, saying, be
 
@@ -342,31 +343,34 @@ class _Sentence:
         tense = self.rng.choices(("present", "past", "future", "perfect"), (35, 30, 15, 20))[0]
         negated = self.chance(0.15)
         third = person == _P3SG
-        final: list[_Word] = []
+        simple = verb is _BE or not negated  # no do-support or auxiliary in English
         neg = -1
-        if tense in ("present", "past") and (verb is _BE or not negated):
-            if verb is _BE:
-                v = self.add((_BE_PRESENT if tense == "present" else _BE_PAST)[person])
-            else:
-                v = self.add(verb.past if tense == "past" else verb.third if third else verb.base)
+        if tense == "present" and simple:
+            v = self.add(_BE_PRESENT[person] if verb is _BE else
+                         verb.third if third else verb.base)
             if negated:
                 neg = self.add("not")
-            forms = verb.past_xx if tense == "past" else verb.present_xx
-            finite: _Word = (forms[person], (v,), ())
-        elif tense in ("present", "past"):  # do-support: "does"/"did" has no word of its own
-            do = self.add("did" if tense == "past" else "does" if third else "do")
+            finite: _Word = (verb.present_xx[person], (v,), ())
+            final: list[_Word] = []
+        elif tense == "present":  # "does"/"do" has no word of its own: possible link to the verb
+            do = self.add("does" if third else "do")
             neg = self.add("not")
             v = self.add(verb.base)
-            forms = verb.past_xx if tense == "past" else verb.present_xx
-            finite = (forms[person], (v,), (do,))
-        else:
-            future = tense == "future"
-            aux = self.add("will" if future else "has" if third else "have")
-            finite = ((_FUTURE_AUX if future else _PERFECT_AUX) + _PERSON_END[person], (aux,), ())
+            finite, final = (verb.present_xx[person], (v,), (do,)), []
+        elif tense == "past" and simple:  # "saw" -> past auxiliary + infinitive
+            v = self.add(_BE_PAST[person] if verb is _BE else verb.past)
             if negated:
                 neg = self.add("not")
-            v = self.add(verb.base if future else verb.participle)
-            final.append((verb.infinitive_xx if future else verb.participle_xx, (v,), ()))
+            finite = (_AUXILIARIES["past"] + _PERSON_END[person], (v,), ())
+            final = [(verb.infinitive_xx, (v,), ())]
+        else:
+            aux = self.add({"past": "did", "future": "will"}.get(tense, "has" if third else "have"))
+            if negated:
+                neg = self.add("not")
+            perfect = tense == "perfect"
+            v = self.add(verb.participle if perfect else verb.base)
+            finite = (_AUXILIARIES[tense] + _PERSON_END[person], (aux,), ())
+            final = [(verb.participle_xx if perfect else verb.infinitive_xx, (v,), ())]
         if verb.particle:
             final.insert(0, (verb.particle, (v,), ()))
         if negated:
@@ -401,13 +405,13 @@ class _Sentence:
             adverb = [(xx, (self.add(en),), ())]
         pps: list[_Word] = []
         if kind != "say":
-            n_pp = 0 if self.chance(0.6) else 1 if self.chance(0.75) else 2
+            n_pp = 0 if self.chance(0.65) else 1 if self.chance(0.75) else 2
             for _ in range(n_pp):
                 pps += self.prep_phrase()
         nested: list[_Word] = []
         if kind == "say":
             nested = self.subordinate("that", depth)
-        elif depth < _MAX_DEPTH and self.chance(0.2):
+        elif depth < _MAX_DEPTH and self.chance(0.15):
             nested = self.subordinate(self.pick(_ADVERBIAL_COMPLEMENTIZERS), depth)
         if subordinate:
             return subject + adverb + obj + pps + final + finite + nested
@@ -421,7 +425,7 @@ class _Sentence:
     def sentence(self) -> list[_Word]:
         """Render a whole sentence: one or two coordinated main clauses and a full stop."""
         words = self.clause(0, False)
-        if self.chance(0.15):
+        if self.chance(0.12):
             conj = self.pick(_CONJUNCTION_LIST)
             words = [*words, (_CONJUNCTIONS[conj], (self.add(conj),), ()),
                      *self.clause(0, False)]
@@ -434,11 +438,11 @@ def _capitalise(word: str) -> str:
 
 
 def _pairs(rng: random.Random) -> Iterator[GeneratedPair]:
-    """Yield an endless stream of pairs of MIN_LEN..MAX_LEN source words (repeats possible)."""
+    """Yield an endless stream of pairs of MIN_LEN..MAX_LEN words a side (repeats possible)."""
     while True:
         s = _Sentence(rng)
         words = s.sentence()
-        if not MIN_LEN <= len(s.src) <= MAX_LEN:
+        if not (MIN_LEN <= len(s.src) <= MAX_LEN and MIN_LEN <= len(words) <= MAX_LEN):
             continue
         links = sorted((i + 1, j + 1, sep) for j, (_, sure, possible) in enumerate(words)
                        for sep, idx in (("-", sure), ("p", possible)) for i in idx)

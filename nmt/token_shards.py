@@ -38,10 +38,16 @@ SPLIT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 @dataclass(frozen=True)
 class Sampling:
-    """Subword sampling for encoding: unigram samples the lattice, BPE drops merges (BPE-dropout)."""
+    """Subword sampling: unigram samples the lattice, BPE drops merges (BPE-dropout).
+
+    The draws are random, not reproducible: sentencepiece 0.2's sampler differs between
+    processes even after `set_random_generator_seed`, and that seed is process-wide and cannot
+    be unset (it would make every later sampled call in the process repeat the same draws), so
+    this project never sets it.
+    """
 
     alpha: float
-    nbest_size: int = -1
+    nbest_size: int
 
 
 def encode_ids(
@@ -217,9 +223,3 @@ def write_token_shards(
         for writer in writers.values():
             writer.finish()
     return {split: s.summary(length_limit) for split, s in sorted(stats.items())}
-
-
-def read_schema_metadata(path: Path) -> dict[str, str]:
-    """The key/value metadata of a Parquet file's Arrow schema, decoded."""
-    meta = pq.read_schema(path).metadata or {}
-    return {k.decode(): v.decode() for k, v in meta.items()}

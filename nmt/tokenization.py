@@ -11,6 +11,12 @@ Files under `out_dir` (see nmt/rundir.py):
                                   it marks the stage complete
 
 Ids exclude BOS/EOS; PAD/UNK/BOS/EOS are the ids of nmt/vocab.py in every model.
+Read a split with `read_tokens(dir, split)` or stream it with `iter_tokens(dir, split)`.
+
+Idempotent: the manifest holds a fingerprint of the pairs file's sha256, the settings, the
+resolved thread count (sentencepiece stores it in the model) and the library/format versions;
+a rerun with the same fingerprint whose files are intact does no work and returns the stored
+summary with `skipped: True`. Outputs of other settings (splits, models) are removed.
 
 Normalization (`normalization`, default "nmt_nfkc", sentencepiece's default): NFKC plus
 whitespace clean-up. It folds compatibility characters (full-width letters, ligatures), composes
@@ -20,10 +26,13 @@ translation has plain spaces where the reference may have no-break spaces. Scori
 affected, since BLEU tokenization splits on every Unicode space and chrF drops whitespace.
 Choose "identity" to keep the text as is (only runs of ASCII spaces are still collapsed).
 
-Subword regularization: `sampled_copies` > 0 also writes that many encodings of the train split
-sampled with `sampling_alpha`/`sampling_nbest` (unigram: sampling from the lattice; BPE:
-BPE-dropout with probability alpha), seeded by `seed` + k; a trainer can use copy k in epoch k.
-`Tokenizer.encode_src(texts, sample=True)` samples on the fly.
+Subword regularization (optional): `sampled_copies` > 0 also writes that many encodings of the
+train split drawn with `sampling_alpha`/`sampling_nbest` (unigram: sampling from the lattice,
+alpha sharpens the distribution, small alpha = more variety; BPE: BPE-dropout with probability
+alpha). A trainer uses copy `epoch % sampled_copies` instead of train.parquet, and keeps
+train.parquet (the best segmentation) for validation-style needs. The draws are random, not
+reproducible (see nmt.token_shards.Sampling); a rerun with the same settings skips the stage and
+so keeps the copies. `Tokenizer.encode_src(texts, sample=True)` samples on the fly.
 """
 
 from __future__ import annotations
@@ -72,10 +81,12 @@ class TokenizeConfig(BaseModel):
     input_sentence_size: int = Field(
         2_000_000, ge=0, description="sentences sampled per model for training; 0 = all"
     )
-    seed: int = 0
+    seed: int = Field(0, description="seed of the training-input sampling (input_sentence_size)")
     length_limit: int = Field(100, gt=0, description="training length limit reported on (pieces)")
     row_group_rows: int = Field(65536, gt=0, description="rows per Parquet row group (the shard)")
-    threads: int = Field(0, ge=0, description="encoder/trainer threads; 0 = all cores")
+    threads: int = Field(
+        0, ge=0, description="encoder/trainer threads; 0 = all cores (stored in the model bytes)"
+    )
     sampled_copies: int = Field(0, ge=0, description="subword-sampled copies of the train split")
     sampling_alpha: float = Field(0.1, gt=0.0, description="unigram smoothing or BPE-dropout rate")
     sampling_nbest: int = Field(-1, description="unigram n-best to sample from; -1 = all")
@@ -114,7 +125,7 @@ def run_tokenize(pairs_path: Path, cfg: TokenizeConfig, out_dir: Path) -> dict:
         if not sentences:
             raise ValueError(f"{pairs_path} has no non-empty train sentences to train on")
         log.info("training %s model on %d sentences", name, len(sentences))
-        model = spm_training.train_model(sentences, args, cfg.seed)
+        model = spm_training.train_model(sentences, args)
         del sentences
         write_bytes(out_dir / f"{name}.model", model)
         write_text(out_dir / f"{name}.vocab", spm_training.vocab_text(model))
@@ -137,19 +148,8 @@ def run_tokenize(pairs_path: Path, cfg: TokenizeConfig, out_dir: Path) -> dict:
         pairs_path, out_dir, (tok.src, tok.tgt), file_name=lambda s: f"{s}.parquet", **shards
     )
     written += [f"{s}.parquet" for s in splits]
-    sampled = {}
-    for k in range(cfg.sampled_copies):
-        spm.set_random_generator_seed(cfg.seed + k)
-        sampled[f"train-{k}"] = write_token_shards(
-            pairs_path,
-            out_dir,
-            (tok.src, tok.tgt),
-            file_name=lambda _s, k=k: f"{SAMPLED_DIR}/train-{k}.parquet",
-            splits={"train"},
-            sampling=Sampling(cfg.sampling_alpha, cfg.sampling_nbest),
-            **{**shards, "metadata": {**metadata, "nmt.tokenizer.sampled_copy": str(k)}},
-        )["train"]
-        written.append(f"{SAMPLED_DIR}/train-{k}.parquet")
+    sampled = _write_sampled_copies(pairs_path, out_dir, cfg, shards)
+    written += [f"{SAMPLED_DIR}/{name}.parquet" for name in sampled]
     _remove_stale(out_dir, set(written))
 
     seconds = time.perf_counter() - started
@@ -288,6 +288,30 @@ def read_tokens(tokenize_dir: Path, split: str, columns: list[str] | None = None
 def iter_tokens(tokenize_dir: Path, split: str, batch_rows: int = 65536) -> Iterator[pa.RecordBatch]:
     """Stream the TOKENS rows of one split in record batches, in stored order."""
     yield from pq.ParquetFile(Path(tokenize_dir) / f"{split}.parquet").iter_batches(batch_size=batch_rows)
+
+
+def tokens_metadata(tokenize_dir: Path, split: str) -> dict[str, str]:
+    """The schema metadata of a split's TOKENS file (tokenizer sha256, vocab sizes, special ids)."""
+    meta = pq.read_schema(Path(tokenize_dir) / f"{split}.parquet").metadata or {}
+    return {k.decode(): v.decode() for k, v in meta.items()}
+
+
+def _write_sampled_copies(pairs_path: Path, out_dir: Path, cfg: TokenizeConfig, shards: dict) -> dict:
+    """Write the subword-sampled train copies; per-copy length statistics."""
+    tok = Tokenizer.load(out_dir)
+    sampling = Sampling(cfg.sampling_alpha, cfg.sampling_nbest)
+    copies = {}
+    for k in range(cfg.sampled_copies):
+        copies[f"train-{k}"] = write_token_shards(
+            pairs_path,
+            out_dir,
+            (tok.src, tok.tgt),
+            file_name=lambda _split, k=k: f"{SAMPLED_DIR}/train-{k}.parquet",
+            splits={"train"},
+            sampling=sampling,
+            **{**shards, "metadata": {**shards["metadata"], "nmt.tokenizer.sampled_copy": str(k)}},
+        )["train"]
+    return copies
 
 
 def _schema_metadata(tok: Tokenizer, models: dict[str, dict]) -> dict[str, str]:

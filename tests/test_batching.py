@@ -43,12 +43,16 @@ def test_plan_is_deterministic_per_seed_and_epoch():
 
 
 def test_length_sorting_keeps_padding_low():
-    data = random_data(2000)
+    rng = np.random.default_rng(0)
+    src_lens = rng.integers(1, 40, 2000)
+    tgt_lens = np.maximum(1, src_lens + rng.integers(-3, 4, 2000))  # correlated, like real text
+    data = TokenData.from_lists([[7] * n for n in src_lens], [[7] * n for n in tgt_lens])
     plan = plan_epoch(data, 1000, seed=0, epoch=0)
-    sizes = padded_sizes(data)
-    real = sizes.sum()
-    padded = sum(len(b) * sizes[b].max() for b in plan)
-    assert padded / real < 1.15
+    padded_tgt = sum(len(b) * (data.tgt_lens[b].max() + 1) for b in plan)
+    assert padded_tgt / (data.tgt_lens + 1).sum() < 1.1
+    random_plan = np.array_split(rng.permutation(len(data)), len(plan))
+    padded_random = sum(len(b) * (data.tgt_lens[b].max() + 1) for b in random_plan)
+    assert padded_random > 1.5 * padded_tgt
 
 
 def test_make_batch_adds_special_tokens():

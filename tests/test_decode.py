@@ -39,7 +39,7 @@ def test_greedy_equals_beam_one(seed):
     limit = length_limit(src_len, 1.5, 4)
     g = greedy(model, src, src_len, limit)
     b = beam_search(model, src, src_len, beam=1, max_len=limit, alpha=0.0)
-    for hg, hb in zip(g, b):
+    for hg, hb in zip(g, b, strict=True):
         assert hg[0].tokens == hb[0].tokens
         assert hg[0].logprob == pytest.approx(hb[0].logprob, abs=1e-4)
         np.testing.assert_allclose(hg[0].attention, hb[0].attention, atol=1e-6)
@@ -51,7 +51,7 @@ def test_beam_nbest_sorted_and_limited():
     limit = length_limit(src_len, 1.0, 3)
     out = beam_search(model, src, src_len, beam=4, max_len=limit, alpha=0.6, n_best=3)
     assert len(out) == 4
-    for hyps, n in zip(out, limit.tolist()):
+    for hyps, n in zip(out, limit.tolist(), strict=True):
         assert len(hyps) == 3
         scores = [h.score for h in hyps]
         assert scores == sorted(scores, reverse=True)
@@ -67,7 +67,7 @@ def test_beam_not_worse_than_greedy_without_penalty():
     src, src_len = make_batch(seed=3)
     g = greedy(model, src, src_len, 12)
     b = beam_search(model, src, src_len, beam=5, max_len=12, alpha=0.0)
-    for hg, hb in zip(g, b):
+    for hg, hb in zip(g, b, strict=True):
         assert hb[0].logprob >= hg[0].logprob - 1e-4
 
 
@@ -76,7 +76,7 @@ def test_attention_rows_sum_to_one_and_shapes(beam):
     model = make_model()
     src, src_len = make_batch()
     out = beam_search(model, src, src_len, beam=beam, max_len=10, n_best=1)
-    for hyps, n in zip(out, src_len.tolist()):
+    for hyps, n in zip(out, src_len.tolist(), strict=True):
         att = hyps[0].attention
         assert att.dtype == np.float32
         assert att.shape == (len(hyps[0].tokens) + 1, n)

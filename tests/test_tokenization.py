@@ -22,6 +22,7 @@ from nmt.tokenization import (
     iter_tokens,
     read_tokens,
     run_tokenize,
+    tokens_metadata,
 )
 
 HARD = [
@@ -108,7 +109,7 @@ def test_schema_metadata_and_contents(corpus, joint):
     for split in ("train", "valid", "test"):
         table = read_tokens(out, split)
         assert table.schema.equals(TOKENS, check_metadata=False)
-        meta = {k.decode(): v.decode() for k, v in table.schema.metadata.items()}
+        meta = tokens_metadata(out, split)
         assert meta["nmt.schema_version"] == TOKENS.metadata[b"nmt.schema_version"].decode()
         assert meta["nmt.tokenizer.sha256"] == model_sha
         assert int(meta["nmt.tokenizer.src_vocab_size"]) == tok.src_vocab_size
@@ -221,9 +222,12 @@ def test_sampled_copies_and_sampling_encode(corpus, tmp_path):
         assert tok.decode_src(table["src_ids"].to_pylist()) == tok.decode_src(plain["src_ids"].to_pylist())
     assert not copies[0]["src_ids"].equals(plain["src_ids"])
     assert not copies[0]["src_ids"].equals(copies[1]["src_ids"])
+    assert tokens_metadata(tmp_path, "train")["nmt.tokenizer.sha256"] == tok.sha256
+    assert run_tokenize(corpus[0], cfg, tmp_path)["skipped"]
     texts = ["the red cat walks on the blue mat"] * 20
     sampled = tok.encode_src(texts, sample=True, alpha=0.1)
     assert len({tuple(x) for x in sampled}) > 1
+    assert tok.encode_src(texts, sample=True, alpha=0.1) != sampled
     assert tok.decode_src(sampled) == tok.normalize_src(texts)
 
 

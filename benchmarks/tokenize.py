@@ -1,0 +1,199 @@
+"""Benchmark the tokenize stage against sentencepiece's own multi-threaded batch encode.
+
+For Multi30k train (en-de) and the Tatoeba en-fr pairs it measures, on the same cores in the
+same process:
+
+- stage: the encoding part of the tokenize stage (`nmt.token_shards.write_token_shards`: read the
+  pairs Parquet, encode both sides, build the Arrow columns and statistics, write zstd Parquet);
+- bare: `SentencePieceProcessor.encode(texts, num_threads=N)` on the same source and target
+  text already in memory (Python lists of ids, the library's batch API);
+
+each repeated and the best time kept (the machine is shared). `ratio` = stage rate / bare rate;
+the top-level `ratio` is the lowest over the corpora. Model training is timed once, apart.
+
+The pairs tables are a benchmark fixture built here straight from ../shared/corpora, not by
+the acquire stage: all rows go to the train split, no cleaning.
+
+Run: .venv/bin/python benchmarks/tokenize.py [--quick]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# This file is named tokenize.py and `python benchmarks/tokenize.py` puts its folder first on
+# sys.path, where it would shadow the standard library's tokenize module: use the repo root.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+sys.path.insert(0, os.path.dirname(_HERE))
+
+import argparse  # noqa: E402
+import gzip  # noqa: E402
+import logging  # noqa: E402
+import platform  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import zipfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+import sentencepiece as spm  # noqa: E402
+
+from nmt.atomic import write_json  # noqa: E402
+from nmt.schema import PAIRS  # noqa: E402
+from nmt.token_shards import write_token_shards  # noqa: E402
+from nmt.tokenization import TokenizeConfig, Tokenizer, run_tokenize  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+RESULT = Path(__file__).resolve().parent / "results" / "tokenize.json"
+
+
+def multi30k_pairs() -> tuple[list[str], list[str]]:
+    """Fixture: Multi30k task 1 train, English source, German target."""
+    folder = SHARED / "corpora" / "multi30k"
+    src = gzip.decompress((folder / "train.en.gz").read_bytes()).decode().splitlines()
+    tgt = gzip.decompress((folder / "train.de.gz").read_bytes()).decode().splitlines()
+    return src, tgt
+
+
+def tatoeba_pairs() -> tuple[list[str], list[str]]:
+    """Fixture: Tatoeba/ManyThings fra-eng, English source, French target."""
+    with zipfile.ZipFile(SHARED / "corpora" / "tatoeba" / "fra-eng.zip") as zf:
+        lines = zf.read("fra-eng/fra.txt").decode().splitlines()
+    cols = [line.split("\t") for line in lines]
+    return [c[0] for c in cols], [c[1] for c in cols]
+
+
+def write_pairs(path: Path, src: list[str], tgt: list[str]) -> None:
+    n = len(src)
+    table = pa.table(
+        {
+            "id": pa.array(range(n), pa.int64()),
+            "split": pa.array(["train"] * n),
+            "src": src,
+            "tgt": tgt,
+            "origin": [f"fixture:{i + 1}" for i in range(n)],
+        },
+        schema=PAIRS,
+    )
+    pq.write_table(table, path, compression="zstd")
+
+
+def best_of(repeats: int, fn) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def bench_corpus(name: str, src: list[str], tgt: list[str], cfg: TokenizeConfig, repeats: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        write_pairs(tmp / "pairs.parquet", src, tgt)
+        started = time.perf_counter()
+        summary = run_tokenize(tmp / "pairs.parquet", cfg, tmp / "tok")
+        full_stage = time.perf_counter() - started
+        tok = Tokenizer.load(tmp / "tok")
+        threads = cfg.threads
+
+        def stage() -> None:
+            write_token_shards(
+                tmp / "pairs.parquet",
+                tmp / "bench",
+                (tok.src, tok.tgt),
+                file_name=lambda s: f"{s}.parquet",
+                metadata={},
+                row_group_rows=cfg.row_group_rows,
+                threads=threads,
+                length_limit=cfg.length_limit,
+            )
+
+        def bare() -> None:
+            tok.src.encode(src, num_threads=threads)
+            tok.tgt.encode(tgt, num_threads=threads)
+
+        stage_s = bare_s = float("inf")
+        for _ in range(repeats):  # interleaved, so both see the same machine load
+            stage_s = min(stage_s, best_of(1, stage))
+            bare_s = min(bare_s, best_of(1, bare))
+    sentences = len(src) + len(tgt)
+    megabytes = sum(len(s.encode()) for s in src + tgt) / 1e6
+    return {
+        "corpus": name,
+        "pairs": len(src),
+        "sentences": sentences,
+        "text_mb": round(megabytes, 3),
+        "tokens": summary["splits"]["train"]["src_tokens"] + summary["splits"]["train"]["tgt_tokens"],
+        "vocab_size": summary["src_vocab_size"],
+        "full_stage_s_incl_training": round(full_stage, 3),
+        "stage_s": round(stage_s, 4),
+        "bare_s": round(bare_s, 4),
+        "stage_sentences_per_s": round(sentences / stage_s),
+        "bare_sentences_per_s": round(sentences / bare_s),
+        "stage_mb_per_s": round(megabytes / stage_s, 2),
+        "bare_mb_per_s": round(megabytes / bare_s, 2),
+        "ratio": round(bare_s / stage_s, 3),
+    }
+
+
+def machine() -> dict:
+    cpu = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "sentencepiece": spm.__version__,
+        "pyarrow": pa.__version__,
+        "load_avg_at_start": list(os.getloadavg()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one repeat per measurement")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=RESULT)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    repeats = 1 if args.quick else args.repeats
+    cfg = TokenizeConfig(vocab_size=8000, threads=os.cpu_count() or 1)
+    info = machine()
+    rows = [
+        bench_corpus("multi30k-train-en-de", *multi30k_pairs(), cfg, repeats),
+        bench_corpus("tatoeba-en-fr", *tatoeba_pairs(), cfg, repeats),
+    ]
+    result = {
+        "ratio": min(r["ratio"] for r in rows),
+        "target": 0.8,
+        "corpora": rows,
+        "settings": {
+            **cfg.model_dump(),
+            "repeats": repeats,
+            "quick": args.quick,
+            "bare": "SentencePieceProcessor.encode(list[str], num_threads=threads), src then tgt",
+            "stage": "nmt.token_shards.write_token_shards (read Parquet, encode, write zstd Parquet)",
+        },
+        "machine": info,
+    }
+    write_json(args.out, result)
+    columns = ["corpus", "pairs", "stage_sentences_per_s", "bare_sentences_per_s"]
+    columns += ["stage_mb_per_s", "bare_mb_per_s", "ratio"]
+    print(" ".join(f"{c:>22}" for c in columns))
+    for r in rows:
+        print(" ".join(f"{r[c]!s:>22}" for c in columns))
+    print(f"ratio (lowest) = {result['ratio']}  -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()

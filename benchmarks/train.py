@@ -1,0 +1,189 @@
+"""Benchmark training speed: target tokens per second and peak memory, `base` on Multi30k de-en.
+
+Each variant (CPU fp32, CPU bf16 autocast, and CUDA fp32/bf16 where a GPU is present) trains
+in a fresh child process through `nmt.train.run_train` for a fixed time budget, so the peak
+memory (max RSS on CPU, max allocated on CUDA) belongs to that variant alone. Tokens per second
+counts real target tokens (pieces + EOS) over the time spent in training steps; the final
+validation (on a few dev sentences) is excluded.
+
+Peers on the same machine and task (../shared/notes/hardware-and-peers.md): Joey NMT 1,257 and
+OpenNMT-py 2,019 target tokens/s (batch 64 sentences, base-like model with input feeding).
+
+The data is a benchmark fixture built here straight from ../shared/corpora/multi30k (train and
+val, German source, English target) and tokenized by the tokenize stage (joint unigram 8k),
+cached under data/bench/.
+
+Run: .venv/bin/python benchmarks/train.py [--quick]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# `python benchmarks/train.py` puts benchmarks/ first on sys.path, where benchmarks/tokenize.py
+# would shadow the standard library's tokenize module: use the repo root instead.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+sys.path.insert(0, os.path.dirname(_HERE))
+
+import argparse  # noqa: E402
+import gzip  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import resource  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pyarrow as pa  # noqa: E402
+import torch  # noqa: E402
+
+from nmt.atomic import write_json, write_parquet  # noqa: E402
+from nmt.batching import TokenData, plan_epoch  # noqa: E402
+from nmt.schema import PAIRS  # noqa: E402
+from nmt.tokenization import TokenizeConfig, run_tokenize  # noqa: E402
+from nmt.train import TrainConfig, run_train  # noqa: E402
+
+ROOT = Path(_HERE).parent
+CORPUS = ROOT.parent / "shared" / "corpora" / "multi30k"
+CACHE = ROOT / "data" / "bench" / "multi30k-de-en"
+RESULT = ROOT / "benchmarks" / "results" / "train.json"
+PEERS = {"joeynmt-2.3.0": 1257, "opennmt-py-3.5.1": 2019}
+
+
+def read_gz(name: str) -> list[str]:
+    """Lines of one Multi30k file."""
+    return gzip.decompress((CORPUS / name).read_bytes()).decode("utf-8").splitlines()
+
+
+def tokenize_dir() -> Path:
+    """Multi30k de-en pairs (train, valid) tokenized by the tokenize stage; cached."""
+    pairs = CACHE / "pairs.parquet"
+    if not pairs.exists():
+        rows = {"id": [], "split": [], "src": [], "tgt": [], "origin": []}
+        for split, prefix in (("train", "train"), ("valid", "val")):
+            src, tgt = read_gz(f"{prefix}.de.gz"), read_gz(f"{prefix}.en.gz")
+            for line, (s, t) in enumerate(zip(src, tgt, strict=True), 1):
+                rows["id"].append(len(rows["id"]))
+                rows["split"].append(split)
+                rows["src"].append(s)
+                rows["tgt"].append(t)
+                rows["origin"].append(f"{prefix}.de.gz:{line}")
+        write_parquet(pairs, pa.table(rows, schema=PAIRS))
+    out = CACHE / "tokenize"
+    run_tokenize(pairs, TokenizeConfig(vocab_size=8000), out)
+    return out
+
+
+def train_config(device: str, bf16: bool, seconds: float, batch_tokens: int) -> TrainConfig:
+    """The benchmarked settings: `base`, Adam 1e-3, one validation at the end on 64 sentences."""
+    return TrainConfig(
+        preset="base", batch_tokens=batch_tokens, optimizer="adam", lr=1e-3, device=device,
+        bf16=bf16, max_minutes=seconds / 60, max_epochs=None, valid_every=10**9,
+        valid_sentences=64, log_every=50,
+    )
+
+
+def child(variant: str, seconds: float, batch_tokens: int) -> None:
+    """Train one variant in this process and print its measurements as JSON."""
+    device, precision = variant.split("-")
+    cfg = train_config(device, precision == "bf16", seconds, batch_tokens)
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = run_train(tokenize_dir(), cfg, Path(tmp))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
+    if device == "cuda":
+        peak = torch.cuda.max_memory_allocated() / 2**30
+    print(json.dumps({
+        "variant": variant,
+        "tokens_per_s": summary["tokens_per_s"],
+        "peak_memory_gib": round(peak, 3),
+        "peak_memory_kind": "cuda max_memory_allocated" if device == "cuda" else "max RSS",
+        "steps": summary["steps"],
+        "train_seconds": summary["train_seconds"],
+        "params": summary["params"],
+        "threads": torch.get_num_threads(),
+        "valid_loss_64_sentences": summary["valid_loss"],
+    }))
+
+
+def batch_stats(batch_tokens: int) -> dict:
+    """Sentences per batch and padding (padded / real target tokens) of epoch 0's plan."""
+    data = TokenData.read(tokenize_dir() / "train.parquet")
+    plan = plan_epoch(data, batch_tokens, seed=1, epoch=0)
+    tgt = data.tgt_lens + 1
+    padded = sum(len(b) * tgt[b].max() for b in plan)
+    return {
+        "batches_per_epoch": len(plan),
+        "sentences_per_batch": round(len(data) / len(plan), 1),
+        "target_tokens_per_batch": round(float(tgt.sum()) / len(plan), 1),
+        "target_padding_ratio": round(float(padded / tgt.sum()), 3),
+        "mean_target_tokens": round(float(np.mean(tgt)), 2),
+    }
+
+
+def main() -> None:
+    """Run every variant in a child process; write benchmarks/results/train.json; print a table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short runs (< 2 minutes in all)")
+    parser.add_argument("--seconds", type=float, help="training seconds per variant")
+    parser.add_argument("--batch-tokens", type=int, default=1500)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    seconds = args.seconds or (30 if args.quick else 180)
+    if args.child:
+        child(args.child, seconds, args.batch_tokens)
+        return
+
+    started = time.monotonic()
+    tokenize_dir()  # build the fixture once, outside the timed children
+    variants = ["cpu-fp32", "cpu-bf16"]
+    if torch.cuda.is_available():
+        variants += ["cuda-fp32", "cuda-bf16"]
+    results = []
+    for variant in variants:
+        cmd = [sys.executable, __file__, "--child", variant, "--seconds", str(seconds),
+               "--batch-tokens", str(args.batch_tokens)]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
+        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    by = {r["variant"]: r for r in results}
+    cfg = train_config("cpu", False, seconds, args.batch_tokens)
+    report = {
+        "cpu_fp32_tokens_per_s": by["cpu-fp32"]["tokens_per_s"],
+        "cpu_bf16_tokens_per_s": by["cpu-bf16"]["tokens_per_s"],
+        "cpu_bf16_speedup": round(by["cpu-bf16"]["tokens_per_s"] / by["cpu-fp32"]["tokens_per_s"], 2),
+        "cpu_fp32_peak_memory_gib": by["cpu-fp32"]["peak_memory_gib"],
+        "peers_cpu_tokens_per_s": PEERS,
+        "settings": {
+            "corpus": "Multi30k train, de -> en, joint sentencepiece unigram 8k (tokenize stage)",
+            "preset": cfg.preset,
+            "model": cfg.architecture().model_dump(),
+            "batch_tokens": args.batch_tokens,
+            "optimizer": "adam", "lr": cfg.lr, "clip": cfg.clip,
+            "seconds_per_variant": seconds,
+            "quick": args.quick,
+            "cpu_threads": os.cpu_count(),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "machine": platform.processor() or platform.machine(),
+            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+            "measure": "real target tokens (pieces + EOS) / seconds inside training steps",
+        },
+        "batches": batch_stats(args.batch_tokens),
+        "variants": results,
+        "benchmark_seconds": round(time.monotonic() - started, 1),
+    }
+    write_json(RESULT, report)
+    print(f"{'variant':<10} {'tgt tok/s':>10} {'peak GiB':>9} {'steps':>6}")
+    for r in results:
+        print(f"{r['variant']:<10} {r['tokens_per_s']:>10.0f} {r['peak_memory_gib']:>9.2f} "
+              f"{r['steps']:>6}")
+    for name, rate in PEERS.items():
+        print(f"{name:<18} {rate:>6} (peer, from the notes)")
+    print(f"wrote {RESULT}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""Translation speed and memory: greedy and beam search on Multi30k test_2016_flickr.
+
+    python benchmarks/translate.py RUN_DIR [--quick] [--device cpu] [--batch-tokens 4000]
+    python benchmarks/translate.py RUN_DIR --memory 1000 100000 [--quick]
+
+The speed mode loads the run's model (timed on its own), translates the German side of
+test_2016_flickr with each beam size and reports sentences/s and target tokens/s (EOS not
+counted; best of --repeat runs), with the batch settings and the peak memory (process RSS;
+CUDA peak allocation on a GPU). The memory mode runs a whole translate job (documents of 100
+sentences each, drawn from the corpus) in a fresh process per size and reports its peak RSS,
+to show that memory does not grow with the number of documents. Results go to
+benchmarks/results/translate.json (merged by key, so the two modes can be run separately).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# `python benchmarks/translate.py` puts this folder first on sys.path, where benchmarks/tokenize.py
+# would shadow the standard library's tokenize module: use the repo root instead.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+sys.path.insert(0, os.path.dirname(_HERE))
+
+import argparse  # noqa: E402
+import gzip  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import resource  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import torch  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+from nmt.translate import TranslateConfig, Translator, translate_job  # noqa: E402
+
+CORPUS = ROOT.parent / "shared" / "corpora" / "multi30k" / "test_2016_flickr.de.gz"
+RESULTS = ROOT / "benchmarks" / "results" / "translate.json"
+PER_DOC = 100
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def read_corpus(path: Path, limit: int | None) -> list[str]:
+    """The corpus lines (gzip or plain), the first `limit` of them."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        lines = [line.strip() for line in fh if line.strip()]
+    return lines[:limit] if limit else lines
+
+
+def speed(args: argparse.Namespace) -> dict:
+    """Model load time, then sentences/s and target tokens/s per beam size."""
+    sentences = read_corpus(args.corpus, 100 if args.quick else None)
+    started = time.perf_counter()
+    translator = Translator.load(args.run_dir, args.device)
+    load_seconds = time.perf_counter() - started
+    translator.translate(sentences[:8], beam=1, batch_tokens=args.batch_tokens)  # warm-up
+    runs = {}
+    for beam in args.beams:
+        if translator.device.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        seconds = float("inf")
+        for _ in range(args.repeat):  # the machine is shared: keep the best of a few runs
+            started = time.perf_counter()
+            results = translator.translate(
+                sentences, beam=beam, batch_tokens=args.batch_tokens, alpha=args.alpha
+            )
+            if translator.device.type == "cuda":
+                torch.cuda.synchronize()
+            seconds = min(seconds, time.perf_counter() - started)
+        tgt_tokens = sum(len(r.tgt_ids) for r in results)
+        runs[f"beam{beam}"] = {
+            "beam": beam,
+            "seconds": round(seconds, 3),
+            "sentences_per_s": round(len(sentences) / seconds, 1),
+            "tgt_tokens_per_s": round(tgt_tokens / seconds, 1),
+            "src_tokens": sum(len(r.src_ids) for r in results),
+            "tgt_tokens": tgt_tokens,
+            "peak_rss_mb": round(peak_rss_mb(), 1),
+            "cuda_peak_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1)
+            if translator.device.type == "cuda"
+            else None,
+        }
+        print(f"beam {beam}: {runs[f'beam{beam}']}", flush=True)
+    return {
+        "run_dir": str(args.run_dir),
+        "model_id": translator.model_id,
+        "corpus": str(args.corpus),
+        "sentences": len(sentences),
+        "device": str(translator.device),
+        "torch_threads": torch.get_num_threads(),
+        "batch_tokens": args.batch_tokens,
+        "alpha": args.alpha,
+        "repeat": args.repeat,
+        "model_load_seconds": round(load_seconds, 3),
+        "runs": runs,
+    }
+
+
+def memory_child(args: argparse.Namespace) -> None:
+    """Translate `n` corpus sentences cut into documents as one job; print peak RSS as JSON."""
+    n = args.memory_child
+    pool = read_corpus(args.corpus, None)
+    translator = Translator.load(args.run_dir, args.device)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "in"
+        for d in range(0, n, PER_DOC):
+            lines = [pool[(d + k) % len(pool)] for k in range(min(PER_DOC, n - d))]
+            paras = [" ".join(lines[p : p + 5]) for p in range(0, len(lines), 5)]
+            path = folder / f"{d // 10_000:03d}" / f"doc{d // PER_DOC:06d}.txt"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("\n\n".join(paras) + "\n", encoding="utf-8")
+        before = peak_rss_mb()
+        cfg = TranslateConfig(
+            batch_tokens=args.batch_tokens, device=args.device, progress=False, max_len_b=args.max_len_b
+        )
+        started = time.perf_counter()
+        summary = translate_job([folder], translator, cfg, Path(tmp) / "out")
+        seconds = time.perf_counter() - started
+    print(
+        json.dumps(
+            {
+                "sentences": summary["sentences"],
+                "documents": summary["documents"],
+                "shards": summary["shards"],
+                "seconds": round(seconds, 1),
+                "sentences_per_s": round(summary["sentences"] / seconds, 1),
+                "peak_rss_mb_after_load": round(before, 1),
+                "peak_rss_mb": round(peak_rss_mb(), 1),
+            }
+        )
+    )
+
+
+def memory(args: argparse.Namespace) -> dict:
+    """Run memory_child in a fresh process for each size."""
+    out = {}
+    for n in args.memory:
+        cmd = [sys.executable, __file__, str(args.run_dir), "--memory-child", str(n)]
+        cmd += ["--device", args.device, "--batch-tokens", str(args.batch_tokens)]
+        cmd += ["--max-len-b", str(args.max_len_b), "--corpus", str(args.corpus)]
+        line = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1]
+        out[str(n)] = json.loads(line)
+        print(f"{n} sentences: {out[str(n)]}", flush=True)
+    return {"run_dir": str(args.run_dir), "max_len_b": args.max_len_b, "sizes": out}
+
+
+def main() -> None:
+    """Parse arguments, run the chosen mode, merge the result into the JSON file."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("run_dir", type=Path, help="run directory with tokenize/ and train/")
+    parser.add_argument("--quick", action="store_true", help="100 sentences; memory mode: 1k and 10k")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--batch-tokens", type=int, default=4000)
+    parser.add_argument("--alpha", type=float, default=0.6)
+    parser.add_argument("--beams", type=int, nargs="+", default=[1, 5])
+    parser.add_argument("--repeat", type=int, default=3, help="speed mode: best of this many runs")
+    parser.add_argument("--corpus", type=Path, default=CORPUS)
+    parser.add_argument("--memory", type=int, nargs="*", help="sentence counts for the memory mode")
+    parser.add_argument("--max-len-b", type=int, default=10, help="memory mode: output limit a*src+b")
+    parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    if args.memory_child:
+        memory_child(args)
+        return
+    key = "memory" if args.memory is not None else "speed"
+    if key == "memory" and not args.memory:
+        args.memory = [1000, 10_000] if args.quick else [1000, 100_000]
+    result = memory(args) if key == "memory" else speed(args)
+    result.update(quick=args.quick, host=platform.node(), cpu_count=torch.get_num_threads())
+    merged = json.loads(args.out.read_text()) if args.out.exists() else {}
+    merged[key + ("_quick" if args.quick else "")] = result
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(merged, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

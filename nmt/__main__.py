@@ -1,0 +1,5 @@
+"""`python -m nmt`: the same as the `nmt` command."""
+
+from nmt.cli import app
+
+app(prog_name="nmt")

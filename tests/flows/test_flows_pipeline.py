@@ -1,0 +1,47 @@
+"""The pipeline flow end to end on a small generated corpus, through Prefect."""
+
+import pyarrow.parquet as pq
+import pytest
+from conftest import SMALL_CORPUS, SMALL_TOKENIZER, SMALL_TRAINING
+
+from flows.pipeline import pipeline
+from nmt.evaluate import EvaluateConfig
+from nmt.pipeline import PipelineConfig
+from nmt.schema import ALIGNMENTS, TRANSLATIONS
+from nmt.translate import TranslateConfig
+
+
+@pytest.mark.slow
+def test_pipeline_flow_learns_and_writes_the_documented_tables(tmp_path):
+    cfg = PipelineConfig(
+        run_root=tmp_path,
+        run_name="e2e",
+        acquire=SMALL_CORPUS,
+        tokenize=SMALL_TOKENIZER,
+        train=SMALL_TRAINING,
+        evaluate=EvaluateConfig(beam=1, device="cpu"),
+        translate=TranslateConfig(beam=3),
+    )
+    result = pipeline(cfg)
+    run = tmp_path / "e2e"
+    assert set(result["stages"]) == {"acquire", "tokenize", "train", "evaluate", "translate"}
+    assert result["stages"]["acquire"]["counts"] == {"train": 3000, "valid": 100, "test": 100}
+    # An untrained model scores below 2 BLEU here (tests/test_pipeline.py measures it).
+    assert result["scores"]["test"]["bleu"] > 20
+
+    sentences = 3 * 3 * 4  # the sample job: 3 documents of 3 paragraphs of 4 test sentences
+    assert len(list((run / "inbox" / "sample").glob("*.txt"))) == 3
+    job = run / "translate" / "sample"
+    translations = pq.read_table(job / "translations.parquet")
+    alignments = pq.read_table(job / "alignments.parquet")
+    assert translations.num_rows == sentences
+    assert alignments.num_rows == sentences
+    assert translations.schema.remove_metadata().equals(TRANSLATIONS.remove_metadata())
+    assert alignments.schema.remove_metadata().equals(ALIGNMENTS.remove_metadata())
+    row = alignments.slice(0, 1).to_pylist()[0]
+    assert len(row["attention"]) == row["src_len"] * row["tgt_len"]
+    assert row["src_tokens"][-1] == row["tgt_tokens"][-1] == "</s>"
+    for r in range(row["tgt_len"]):
+        assert abs(sum(row["attention"][r * row["src_len"] : (r + 1) * row["src_len"]]) - 1) < 1e-4
+    keys = translations.select(["doc_id", "paragraph", "sentence"]).to_pylist()
+    assert len({tuple(k.values()) for k in keys}) == sentences

@@ -1,0 +1,119 @@
+"""Checkpoints: full-state round trip, weights_only refusal of pickled objects, averaging."""
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from nmt.checkpoint import (
+    FORMAT,
+    UnsafeCheckpointError,
+    average_checkpoints,
+    load_checkpoint,
+    load_model,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from nmt.config import preset
+from nmt.model import Seq2Seq
+
+
+def tiny_model(seed: int = 0) -> Seq2Seq:
+    torch.manual_seed(seed)
+    return Seq2Seq(preset("tiny"), 30, 40)
+
+
+def meta(model: Seq2Seq) -> dict:
+    return {
+        "model_config": model.cfg.model_dump(),
+        "src_vocab": model.src_vocab,
+        "tgt_vocab": model.tgt_vocab,
+        "tokenizer_sha256": "0" * 64,
+    }
+
+
+def test_full_state_round_trip(tmp_path):
+    model = tiny_model()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    src = torch.tensor([[5, 6, 3], [7, 3, 0]])
+    logits, _ = model(src, torch.tensor([3, 2]), torch.tensor([[2, 8], [2, 9]]))
+    logits.sum().backward()
+    optimizer.step()
+    path = tmp_path / "ck" / "last.pt"
+    save_checkpoint(
+        path,
+        {
+            "meta": meta(model),
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": {"decay": 0.5, "bad": 1},
+            "trainer": {"step": 7, "best_score": None},
+            "data": {"epoch": 1, "batch": 3},
+            "rng": rng_state(),
+        },
+    )
+    assert [p.name for p in path.parent.iterdir()] == ["last.pt"]  # no temporary left
+
+    loaded = load_checkpoint(path)
+    assert loaded["format"] == FORMAT
+    assert loaded["data"] == {"epoch": 1, "batch": 3}
+    assert loaded["trainer"]["step"] == 7
+    optimizer2 = torch.optim.Adam(tiny_model(1).parameters(), lr=1e-3)
+    optimizer2.load_state_dict(loaded["optimizer"])
+    exp_avg = [s["exp_avg"] for s in optimizer.state_dict()["state"].values()]
+    exp_avg2 = [s["exp_avg"] for s in optimizer2.state_dict()["state"].values()]
+    assert all(torch.equal(a, b) for a, b in zip(exp_avg, exp_avg2, strict=True))
+
+    restored, info = load_model(path)
+    assert not restored.training
+    assert info["src_vocab"] == 30
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(restored.state_dict()[name], tensor), name
+
+
+def test_rng_state_round_trip():
+    state = rng_state()
+    draws = (random.random(), np.random.rand(), torch.rand(3))
+    set_rng_state(state)
+    again = (random.random(), np.random.rand(), torch.rand(3))
+    assert draws[0] == again[0] and draws[1] == again[1]
+    assert torch.equal(draws[2], again[2])
+
+
+class Payload:
+    """Unpickling this would run code: weights_only loading must refuse it."""
+
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
+def test_pickled_object_is_refused(tmp_path, capsys):
+    path = tmp_path / "evil.pt"
+    torch.save({"format": FORMAT, "model": {}, "meta": {}, "extra": Payload()}, path)
+    with pytest.raises(UnsafeCheckpointError, match="pickled"):
+        load_checkpoint(path)
+    with pytest.raises(UnsafeCheckpointError):
+        load_model(path)
+    assert "pwned" not in capsys.readouterr().out
+
+
+def test_foreign_file_is_refused(tmp_path):
+    path = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(2)}, path)
+    with pytest.raises(ValueError, match="not an"):
+        load_checkpoint(path)
+
+
+def test_average_of_two_checkpoints(tmp_path):
+    a, b = tiny_model(0), tiny_model(1)
+    paths = [tmp_path / "a.pt", tmp_path / "b.pt"]
+    for model, path in zip((a, b), paths, strict=True):
+        save_checkpoint(path, {"meta": meta(model), "model": model.state_dict()})
+    save_checkpoint(tmp_path / "avg.pt", average_checkpoints(paths))
+    averaged, info = load_model(tmp_path / "avg.pt")
+    assert info["averaged"] == [str(p) for p in paths]
+    for name, tensor in averaged.state_dict().items():
+        expected = (a.state_dict()[name] + b.state_dict()[name]) / 2
+        assert torch.allclose(tensor, expected, atol=1e-7), name

@@ -1,0 +1,126 @@
+"""Reading documents, sentence splitting rules, and putting documents back together."""
+
+from pathlib import Path
+
+import pytest
+
+from nmt.documents import (
+    DocumentError,
+    decode_text,
+    iter_sources,
+    parse_markdown,
+    parse_text,
+    render,
+    sentences_of,
+    split_sentences,
+)
+
+
+def split(text: str) -> list[str]:
+    return [text[a:b] for a, b in split_sentences(text)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Ein Mann geht. Eine Frau läuft!", ["Ein Mann geht.", "Eine Frau läuft!"]),
+        ('Is it? Yes… "Go home." (Now.) ok', ["Is it?", "Yes…", '"Go home."', "(Now.) ok"]),
+        ("Er sah z. B. den Hund am 3. Mai. Dann", ["Er sah z. B. den Hund am 3. Mai.", "Dann"]),
+        (
+            "Mr. Smith met Dr. Who in the U.S. Army. He left.",
+            ["Mr. Smith met Dr. Who in the U.S. Army.", "He left."],
+        ),
+        ("It cost 1990. Then it fell.", ["It cost 1990.", "Then it fell."]),
+        ("lower case. after a stop stays", ["lower case. after a stop stays"]),
+        ("Wrapped line\nstays one. Next\nsentence.", ["Wrapped line\nstays one.", "Next\nsentence."]),
+        ("  Leading space. ", ["Leading space."]),
+    ],
+)
+def test_sentence_rules(text, expected):
+    assert split(text) == expected
+
+
+def test_text_round_trip_keeps_structure():
+    text = "\ufeffFirst one. Second\none.\r\n\r\n\r\n  Para two!\n\nThree. Four?\n"
+    parts = parse_text(text)
+    sents = sentences_of(parts)
+    assert [(s.paragraph, s.sentence, s.text, s.line) for s in sents] == [
+        (0, 0, "First one.", 1),
+        (0, 1, "Second one.", 1),
+        (1, 0, "Para two!", 5),
+        (2, 0, "Three.", 7),
+        (2, 1, "Four?", 7),
+    ]
+    same = render(parts, {(s.paragraph, s.sentence): s.text for s in sents})
+    assert same == "First one. Second one.\n\n\n  Para two!\n\nThree. Four?\n"
+    upper = render(parts, {(s.paragraph, s.sentence): s.text.upper() for s in sents})
+    assert upper.split("\n\n") == ["FIRST ONE. SECOND ONE.", "\n  PARA TWO!", "THREE. FOUR?\n"]
+
+
+MARKDOWN = """---
+title: Notes. Not prose
+---
+# A title #
+
+Some *bold* text. See `code. Here` and [the site](https://example.com/a.b). Done.
+
+> - Quoted item. Next one.
+
+```python
+x = 1  # Not prose. Really.
+```
+
+    indented code. Kept
+
+Setext Title
+============
+
+| Col. A | Col. B |
+|---|---|
+| keep | this |
+
+<div>html block.</div>
+"""
+
+
+def test_markdown_keeps_code_urls_and_markup():
+    parts = parse_markdown(MARKDOWN)
+    sents = sentences_of(parts)
+    texts = [s.text for s in sents]
+    assert "A title" in texts and "Setext Title" in texts and "Quoted item." in texts
+    assert not any("Not prose" in t or "code" in t or "example.com" in t or "keep" in t for t in texts)
+    same = render(parts, {(s.paragraph, s.sentence): s.text for s in sents})
+    assert same == MARKDOWN
+    out = render(parts, {(s.paragraph, s.sentence): f"<{s.text.upper()}>" for s in sents})
+    assert "[<THE SITE>](https://example.com/a.b)" in out
+    assert "`code. Here`" in out and "x = 1  # Not prose. Really." in out
+    assert "# <A TITLE> #\n" in out and "> - <QUOTED ITEM.> <NEXT ONE.>\n" in out
+    assert "<SETEXT TITLE>\n============\n" in out and "| Col. A | Col. B |" in out
+    assert out.startswith("---\ntitle: Notes. Not prose\n---\n")
+
+
+@pytest.mark.parametrize(
+    ("data", "reason", "line"),
+    [
+        (b"abc\n\x00\x01", "binary", 2),
+        (b"ok\nbad \xff here", "invalid_utf8", 2),
+        (b"", "empty", None),
+        (b" \n\t\n", "empty", None),
+    ],
+)
+def test_decode_errors(data, reason, line):
+    with pytest.raises(DocumentError) as err:
+        decode_text(data)
+    assert err.value.reason == reason and err.value.line == line
+
+
+def test_sources_order_ids_and_kinds(tmp_path: Path):
+    for name in ["b.txt", "a.md", "sub/c.txt", ".hidden.txt", "x.bin"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("Hi.")
+    got = [(s.doc_id, s.kind) for s in iter_sources([tmp_path])]
+    assert got == [("a.md", "md"), ("b.txt", "txt"), ("sub/c.txt", "txt"), ("x.bin", "unsupported")]
+    glob = [s.doc_id for s in iter_sources([f"{tmp_path}/**/*.txt"])]
+    assert glob == ["b.txt", "sub/c.txt"]
+    single = list(iter_sources([tmp_path / "x.bin", tmp_path / "missing.txt"]))
+    assert [(s.doc_id, s.kind) for s in single] == [("x.bin", "txt"), ("missing.txt", "missing")]

@@ -1,0 +1,86 @@
+"""The stage chain without Prefect: report, scoring, the CLI on a trained run."""
+
+import json
+import subprocess
+import sys
+
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from nmt import report
+from nmt.config import preset
+from nmt.evaluate import EvaluateConfig, score
+from nmt.model import Seq2Seq
+from nmt.pipeline import evaluate_stage, write_sample_documents
+from nmt.rundir import RunDir
+from nmt.schema import TRANSLATIONS
+from nmt.tokenization import Tokenizer
+from nmt.translate import Translator
+
+
+def nmt_cli(*args: str) -> subprocess.CompletedProcess:
+    """Run `python -m nmt ARGS` and return the finished process."""
+    return subprocess.run(
+        [sys.executable, "-m", "nmt", *args], capture_output=True, text=True, timeout=600
+    )
+
+
+def test_report_merges_stage_summaries(tmp_path):
+    report.record(tmp_path, "acquire", {"pairs_total": 3, "counts": {"train": 3}})
+    merged = report.record(tmp_path, "evaluate", {"scores": {"test": {"bleu": 50.0}}})
+    on_disk = json.loads((tmp_path / "report.json").read_text())
+    assert on_disk == merged
+    assert on_disk["stages"]["acquire"]["pairs_total"] == 3
+    assert on_disk["scores"] == {"test": {"bleu": 50.0}}
+    assert on_disk["run_dir"] == str(tmp_path)
+    with pytest.raises(ValueError, match="unknown stage 'bogus'"):
+        report.record(tmp_path, "bogus", {})
+
+
+def test_score_is_sacrebleu_bleu_and_chrf():
+    perfect = score(["the cat sat on the mat ."], ["the cat sat on the mat ."])
+    assert perfect["bleu"] == 100.0 and perfect["chrf"] == 100.0
+    worse = score(["the cat sat on a hat ."], ["the cat sat on the mat ."])
+    assert 0 < worse["bleu"] < 100 and 0 < worse["chrf"] < 100
+    assert worse["bleu_signature"].startswith("nrefs:1|case:mixed|eff:no|tok:13a")
+
+
+@pytest.mark.slow
+def test_trained_model_beats_an_untrained_one(trained_run):
+    summary = evaluate_stage(trained_run, EvaluateConfig(beam=1, device="cpu"))
+    trained_bleu = summary["scores"]["test"]["bleu"]
+    hyps = (RunDir(trained_run).evaluate / "test.hyp.txt").read_text().splitlines()
+    assert len(hyps) == 100
+    tokenizer = Tokenizer.load(RunDir(trained_run).tokenize)
+    torch.manual_seed(0)
+    untrained = Seq2Seq(preset("small", attn_dim=128), tokenizer.src_vocab_size, tokenizer.tgt_vocab_size)
+    pairs = pq.read_table(RunDir(trained_run).acquire / "pairs.parquet").to_pylist()
+    test = [p for p in pairs if p["split"] == "test"]
+    baseline = Translator(untrained, tokenizer, "untrained").translate([p["src"] for p in test])
+    untrained_bleu = score([r.translation for r in baseline], [p["tgt"] for p in test])["bleu"]
+    assert untrained_bleu < 2.0
+    assert trained_bleu > untrained_bleu + 20
+    assert report.load(trained_run)["scores"]["test"]["bleu"] == trained_bleu
+
+
+@pytest.mark.slow
+def test_cli_translates_documents_with_one_row_per_sentence(trained_run, tmp_path):
+    docs = write_sample_documents(trained_run, documents=2, paragraphs=2, sentences=3)
+    out = tmp_path / "out"
+    done = nmt_cli("translate", str(docs), "--model", str(trained_run), "--out", str(out), "--beam", "2")
+    assert done.returncode == 0, done.stderr
+    table = pq.read_table(out / "translations.parquet")
+    assert table.num_rows == 12
+    assert table.schema.remove_metadata().equals(TRANSLATIONS.remove_metadata())
+    assert sorted(p.name for p in (out / "docs").rglob("*.txt")) == ["document-1.txt", "document-2.txt"]
+    translated = (out / "docs" / "document-1.txt").read_text()
+    assert translated.count("\n\n") == 1  # two paragraphs kept
+    shown = nmt_cli("show", str(trained_run))
+    assert shown.returncode == 0 and "train" in shown.stdout and "report.json" in shown.stdout
+
+
+def test_cli_reports_a_missing_run_clearly(tmp_path):
+    done = nmt_cli("show", str(tmp_path / "nowhere"))
+    assert done.returncode != 0
+    assert "report.json does not exist" in done.stderr

@@ -1,0 +1,188 @@
+"""The train stage: loss falls, resume after SIGKILL equals an uninterrupted run, DDP = 1 process."""
+
+import io
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+import sentencepiece as spm
+import torch
+
+from nmt.atomic import write_bytes, write_parquet
+from nmt.checkpoint import load_checkpoint, load_model
+from nmt.schema import TOKENS
+from nmt.tokenization import Tokenizer
+from nmt.train import TrainConfig, run_train
+from nmt.vocab import SPECIAL_IDS
+
+REPO = Path(__file__).resolve().parents[1]
+WORDS = ["ka", "lo", "mi", "nu", "pe", "ro", "sa", "ti", "vu", "we", "xo", "ya"]
+
+
+def reverse_task(n: int, rng: random.Random) -> tuple[list[str], list[str]]:
+    """Sentences of 3-8 made-up words and the same words in reverse order."""
+    src = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 8))) for _ in range(n)]
+    return src, [" ".join(s.split()[::-1]) for s in src]
+
+
+def make_tokenize_dir(path: Path, n_train: int = 400, n_valid: int = 30) -> Path:
+    """A tokenize directory (spm.model, train/valid TOKENS) for the reverse task."""
+    rng = random.Random(0)
+    splits = {"train": reverse_task(n_train, rng), "valid": reverse_task(n_valid, rng)}
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(sum(splits["train"], [])), model_writer=model, vocab_size=40,
+        hard_vocab_limit=False, minloglevel=2, **SPECIAL_IDS,
+    )
+    write_bytes(path / "spm.model", model.getvalue())
+    tok = Tokenizer.load(path)
+    for split, (src, tgt) in splits.items():
+        s, t = tok.encode_src(src), tok.encode_tgt(tgt)
+        table = pa.table(
+            {
+                "id": range(len(s)), "src_ids": s, "tgt_ids": t,
+                "src_len": [len(x) for x in s], "tgt_len": [len(x) for x in t],
+            },
+            schema=TOKENS,
+        )
+        write_parquet(path / f"{split}.parquet", table)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tokenize_dir(tmp_path_factory) -> Path:
+    return make_tokenize_dir(tmp_path_factory.mktemp("tokenize"))
+
+
+def config(**overrides) -> TrainConfig:
+    settings = dict(
+        preset="tiny", batch_tokens=256, lr=3e-3, max_epochs=None, valid_every=25,
+        log_every=10, num_threads=1,
+    )
+    return TrainConfig(**{**settings, **overrides})
+
+
+def metrics(out_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def model_tensors(path: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(path)["model"]
+
+
+def test_loss_falls_and_files_are_written(tokenize_dir, tmp_path):
+    out = tmp_path / "train"
+    summary = run_train(tokenize_dir, config(max_steps=150), out)
+    rows = metrics(out)
+    assert [r["step"] for r in rows] == [25, 50, 75, 100, 125, 150]
+    assert rows[-1]["train_loss"] < 0.8 * rows[0]["train_loss"]
+    assert rows[-1]["valid_loss"] < rows[0]["valid_loss"]
+    assert summary["steps"] == 150 and summary["stopped"] == "max_steps"
+    assert summary["tokens_per_s"] > 0 and summary["params"] > 0
+    assert summary["valid_bleu"] == rows[-1]["valid_bleu"]
+    assert json.loads((out / "config.json").read_text())["preset"] == "tiny"
+    model, meta = load_model(out / "checkpoints" / "best.pt")
+    assert meta["step"] == summary["best_step"]
+    assert meta["tokenizer_sha256"] == Tokenizer.load(tokenize_dir).sha256
+    # A rerun of a finished training resumes, finds nothing to do, and changes nothing.
+    again = run_train(tokenize_dir, config(max_steps=150), out)
+    assert again["steps"] == 150 and again["resumed_from_step"] == 150
+    assert len(metrics(out)) == len(rows)
+
+
+def test_time_budget_epochs_and_early_stopping(tokenize_dir, tmp_path):
+    assert run_train(tokenize_dir, config(max_epochs=2), tmp_path / "a")["stopped"] == "max_epochs"
+    budget = run_train(tokenize_dir, config(max_minutes=0.02), tmp_path / "b")
+    assert budget["stopped"] == "time_budget" and budget["seconds"] < 10
+    early = run_train(
+        tokenize_dir, config(lr=1e-9, valid_every=5, patience=2, best_metric="loss"),
+        tmp_path / "c",
+    )
+    assert early["stopped"] == "early_stopping" and early["steps"] <= 50
+
+
+def test_resume_refuses_other_settings(tokenize_dir, tmp_path):
+    run_train(tokenize_dir, config(max_steps=5), tmp_path)
+    with pytest.raises(ValueError, match="other settings"):
+        run_train(tokenize_dir, config(max_steps=10, lr=1e-3), tmp_path)
+    assert run_train(tokenize_dir, config(max_steps=10), tmp_path)["steps"] == 10
+
+
+# Runs `python -m nmt.train` with every step slowed down, so the test can kill it mid-run.
+SLOW_CHILD = """
+import sys, time
+from nmt import train
+step = train.Trainer.train_step
+def slow_step(self, group):
+    time.sleep(0.03)
+    return step(self, group)
+train.Trainer.train_step = slow_step
+train.main(sys.argv[1:])
+"""
+
+
+def test_resume_after_sigkill_equals_uninterrupted(tokenize_dir, tmp_path):
+    cfg = config(max_steps=120, valid_every=20, model={"dropout": 0.3})  # dropout: RNG state
+    cfg_path = tmp_path / "cfg.json"
+    cfg_path.write_text(cfg.model_dump_json())
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-c", SLOW_CHILD, str(tokenize_dir), str(out), "--config", str(cfg_path)]
+    child = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 25
+    while time.monotonic() < deadline:
+        path = out / "metrics.jsonl"
+        if path.exists() and any(r["step"] >= 40 for r in metrics(out)):
+            break
+        time.sleep(0.01)
+    time.sleep(0.2)  # a few steps past the checkpoint
+    child.send_signal(signal.SIGKILL)
+    assert child.wait() == -signal.SIGKILL
+    killed_at = load_checkpoint(out / "checkpoints" / "last.pt")["meta"]["step"]
+    assert 40 <= killed_at < 120
+
+    resumed = subprocess.run(
+        [sys.executable, "-m", "nmt.train", *cmd[3:]], cwd=REPO, capture_output=True, text=True
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["resumed_from_step"] == killed_at
+
+    straight = tmp_path / "straight"
+    run_train(tokenize_dir, cfg, straight)
+    a = model_tensors(out / "checkpoints" / "last.pt")
+    b = model_tensors(straight / "checkpoints" / "last.pt")
+    for name in b:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-5, atol=1e-6, msg=name)
+    assert [r["step"] for r in metrics(out)] == [r["step"] for r in metrics(straight)]
+
+
+@pytest.mark.skipif(not torch.distributed.is_gloo_available(), reason="no gloo backend")
+def test_ddp_step_matches_single_process(tokenize_dir, tmp_path):
+    base = config(max_steps=1, valid_every=1)
+    single = run_train(tokenize_dir, base.model_copy(update={"accum_steps": 2}), tmp_path / "one")
+    cfg_path = tmp_path / "cfg.json"
+    cfg_path.write_text(base.model_dump_json())
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
+    result = subprocess.run(
+        [*torchrun, "-m", "nmt.train", str(tokenize_dir), str(tmp_path / "ddp"),
+         "--config", str(cfg_path)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout[result.stdout.index("{"):])
+    assert summary["world_size"] == 2
+    assert summary["target_tokens"] == single["target_tokens"]
+    run_train(tokenize_dir, base.model_copy(update={"max_steps": 0}), tmp_path / "zero")
+    a = model_tensors(tmp_path / "one" / "checkpoints" / "last.pt")
+    b = model_tensors(tmp_path / "ddp" / "checkpoints" / "last.pt")
+    before = model_tensors(tmp_path / "zero" / "checkpoints" / "last.pt")
+    assert not all(torch.equal(a[name], before[name]) for name in a)  # the step moved them
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-5, atol=1e-6, msg=name)
