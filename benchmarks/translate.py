@@ -98,7 +98,6 @@ def speed(args: argparse.Namespace) -> dict:
         "corpus": str(args.corpus),
         "sentences": len(sentences),
         "device": str(translator.device),
-        "torch_threads": torch.get_num_threads(),
         "batch_tokens": args.batch_tokens,
         "alpha": args.alpha,
         "repeat": args.repeat,
@@ -122,7 +121,11 @@ def memory_child(args: argparse.Namespace) -> None:
             path.write_text("\n\n".join(paras) + "\n", encoding="utf-8")
         before = peak_rss_mb()
         cfg = TranslateConfig(
-            batch_tokens=args.batch_tokens, device=args.device, progress=False, max_len_b=args.max_len_b
+            batch_tokens=args.batch_tokens,
+            device=args.device,
+            progress=False,
+            max_len_a=args.max_len_a,
+            max_len_b=args.max_len_b,
         )
         started = time.perf_counter()
         summary = translate_job([folder], translator, cfg, Path(tmp) / "out")
@@ -148,11 +151,18 @@ def memory(args: argparse.Namespace) -> dict:
     for n in args.memory:
         cmd = [sys.executable, __file__, str(args.run_dir), "--memory-child", str(n)]
         cmd += ["--device", args.device, "--batch-tokens", str(args.batch_tokens)]
-        cmd += ["--max-len-b", str(args.max_len_b), "--corpus", str(args.corpus)]
+        cmd += ["--max-len-a", str(args.max_len_a), "--max-len-b", str(args.max_len_b)]
+        cmd += ["--corpus", str(args.corpus), "--threads", str(torch.get_num_threads())]
         line = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1]
         out[str(n)] = json.loads(line)
         print(f"{n} sentences: {out[str(n)]}", flush=True)
-    return {"run_dir": str(args.run_dir), "max_len_b": args.max_len_b, "sizes": out}
+    return {
+        "run_dir": str(args.run_dir),
+        "max_len_a": args.max_len_a,
+        "max_len_b": args.max_len_b,
+        "batch_tokens": args.batch_tokens,
+        "sizes": out,
+    }
 
 
 def main() -> None:
@@ -169,10 +179,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="speed mode: best of this many runs")
     parser.add_argument("--corpus", type=Path, default=CORPUS)
     parser.add_argument("--memory", type=int, nargs="*", help="sentence counts for the memory mode")
+    parser.add_argument("--max-len-a", type=float, default=1.5, help="memory mode: output limit a*src+b")
     parser.add_argument("--max-len-b", type=int, default=10, help="memory mode: output limit a*src+b")
     parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--threads", type=int, help="torch CPU threads; default: torch's choice")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.memory_child:
         memory_child(args)
         return
@@ -180,7 +194,9 @@ def main() -> None:
     if key == "memory" and not args.memory:
         args.memory = [1000, 10_000] if args.quick else [1000, 100_000]
     result = memory(args) if key == "memory" else speed(args)
-    result.update(quick=args.quick, host=platform.node(), cpu_count=torch.get_num_threads())
+    result.update(
+        quick=args.quick, host=platform.node(), cpus=os.cpu_count(), torch_threads=torch.get_num_threads()
+    )
     merged = json.loads(args.out.read_text()) if args.out.exists() else {}
     merged[key + ("_quick" if args.quick else "")] = result
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -11,11 +11,12 @@ import typer
 
 from nmt import pipeline, report
 from nmt.acquire import AcquireConfig, DirectorySource, GeneratedSource
+from nmt.align import run_align
 from nmt.evaluate import EvaluateConfig
 from nmt.rundir import RunDir
 from nmt.tokenization import TokenizeConfig
 from nmt.train import TrainConfig
-from nmt.translate import TranslateConfig, run_align, run_translate
+from nmt.translate import TranslateConfig, run_translate
 
 app = typer.Typer(
     help="Batch neural machine translation with the Bahdanau (2014) attention model.",

@@ -430,7 +430,8 @@ def _checked(span: tuple[int, int, int], key: Any, obj: Any, text_column: str) -
     text = obj.get(text_column) if isinstance(obj, dict) else None
     if key is None or not isinstance(text, str):
         detail = f"a record needs an id and a string {text_column!r}"
-        return Record(*span, None, None, DocumentError("bad_record", detail, span[2]))
+        key = None if key is None else str(key)
+        return Record(*span, key, None, DocumentError("bad_record", detail, span[2]))
     if not text.strip():
         return Record(*span, str(key), None, DocumentError("empty", f"record {key}: no text", span[2]))
     return Record(*span, str(key), text)

@@ -53,6 +53,7 @@ and for "the" fused into a preposition. Example (`generate_pairs(1000, 0)[863]`)
 verb-final "that" clause; "for the" fuses into perda (feminine singular, like garesa), and
 "old" follows its noun as biraral.
 """
+
 from __future__ import annotations
 
 import random

@@ -15,7 +15,16 @@ resumes from last.pt and ends with the same parameters as an uninterrupted run (
 number of threads).
 
 Started by torchrun (WORLD_SIZE > 1) it trains with DistributedDataParallel: gloo on CPU,
-nccl on CUDA; rank 0 validates and writes files, and its decisions are broadcast.
+nccl on CUDA; rank 0 validates and writes files, and its decisions are broadcast:
+
+    torchrun --standalone --nproc-per-node 2 -m nmt.train TOKENIZE_DIR OUT_DIR --config cfg.json
+
+Speed options: `bf16` autocasts to bfloat16 (CPU too); `compile` wraps the model in
+torch.compile, which compiles once per target length (the decoder loop is unrolled), so it
+pays off only on long runs.
+
+metrics.jsonl has one line per validation: step, epoch, train_loss (per target token since the
+previous validation), valid_loss, valid_bleu, lr, tokens_per_s, elapsed, best.
 """
 
 from __future__ import annotations

@@ -75,13 +75,18 @@ class TranslateConfig(BaseModel):
 
     beam: int = Field(1, ge=1, description="beam size; 1 is greedy search")
     alpha: float = Field(0.6, ge=0.0, description="GNMT length penalty exponent (beam search)")
-    max_len_a: float = Field(1.5, gt=0.0, description="output limit: a * source tokens + b")
+    max_len_a: float = Field(1.5, ge=0.0, description="output limit: a * source tokens + b")
     max_len_b: int = Field(10, ge=0, description="output limit: a * source tokens + b")
     batch_tokens: int = Field(
         4000, gt=0, description="padded source tokens per batch, beams counted (rows x length)"
     )
     device: str = Field("cpu", description="torch device")
-    shard_bytes: int = Field(1_000_000, gt=0, description="input bytes per shard; documents are never split")
+    threads: int | None = Field(
+        None, gt=0, description="torch CPU threads (set for the whole process); None: torch's default"
+    )
+    shard_bytes: int = Field(
+        250_000, gt=0, description="input bytes per shard (about 2-3k sentences); documents are never split"
+    )
     max_sentence_chars: int = Field(
         2000, gt=0, description="longer sentences are kept untranslated and reported as errors"
     )
@@ -206,6 +211,8 @@ def _sha256(path: Path) -> str:
 
 def run_translate(inputs: list[Path], model_dir: Path, cfg: TranslateConfig, out_dir: Path) -> dict:
     """Translate documents with the model of run directory `model_dir` into `out_dir`."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     translator = Translator.load(Path(model_dir), cfg.device)
     return translate_job(inputs, translator, cfg, out_dir)
 
@@ -501,9 +508,7 @@ def translate_shard(
     write_parquet(
         shard_dir / "translations.parquet", _translations(items, results, job_id, translator.model_id, meta)
     )
-    write_parquet(
-        shard_dir / "alignments.parquet", _alignments(items, results, job_id, translator.tokenizer, meta)
-    )
+    _write_alignments(shard_dir / "alignments.parquet", items, results, job_id, translator.tokenizer, meta)
     write_parquet(shard_dir / "errors.parquet", _errors(errors, job_id, meta))
     failed_docs = {doc_id for doc_id, e in errors if e.reason != "sentence_too_long"}
     summary = {
@@ -588,8 +593,17 @@ def _translations(items, results, job_id, model_id, meta) -> pa.Table:
     return pa.table(cols, schema=with_metadata(TRANSLATIONS, meta))
 
 
-def _alignments(items, results, job_id, tokenizer, meta) -> pa.Table:
-    src_tokens, tgt_tokens, subword, word, offsets, chunks = [], [], [], [], [0], []
+def _write_alignments(path: Path, items, results, job_id, tokenizer, meta, rows: int = 2048) -> None:
+    """Write the ALIGNMENTS rows of a shard in slices, so only one slice's matrices are copied at a time."""
+    schema = with_metadata(ALIGNMENTS, meta)
+    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        for lo in range(0, max(len(items), 1), rows):
+            part_items, part_results = items[lo : lo + rows], results[lo : lo + rows]
+            writer.write_table(_alignments(part_items, part_results, job_id, tokenizer, schema))
+
+
+def _alignments(items, results, job_id, tokenizer, schema) -> pa.Table:
+    src_tokens, tgt_tokens, subword, word, offsets = [], [], [], [], [0]
     for r in results:
         src = tokenizer.src_pieces(r.src_ids)
         tgt = tokenizer.tgt_pieces(r.tgt_ids)
@@ -598,9 +612,10 @@ def _alignments(items, results, job_id, tokenizer, meta) -> pa.Table:
         tgt_tokens.append([*tgt, EOS_PIECE])
         subword.append(links.pharaoh(hard))
         word.append(links.pharaoh(links.merge_links(hard, src, tgt)))
-        chunks.append(r.attention.reshape(-1))  # row-major [T+1,S+1]
         offsets.append(offsets[-1] + r.attention.size)
-    values = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+    values = np.empty(offsets[-1], np.float32)
+    for r, lo, hi in zip(results, offsets, offsets[1:], strict=False):
+        values[lo:hi] = r.attention.reshape(-1)  # row-major [T+1,S+1]
     attention = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(values, pa.float32()))
     cols = {
         **_keys(items, job_id),
@@ -612,7 +627,7 @@ def _alignments(items, results, job_id, tokenizer, meta) -> pa.Table:
         "subword_links": subword,
         "word_links": word,
     }
-    return pa.table(cols, schema=with_metadata(ALIGNMENTS, meta))
+    return pa.table(cols, schema=schema)
 
 
 def _keys(items, job_id) -> dict[str, Any]:
