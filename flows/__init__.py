@@ -3,7 +3,10 @@
 Only orchestration lives here (tasks, retries, artifacts, run names); the work is in nmt/.
 """
 
+import logging
 import os
 
-# Forward the library's own log lines into Prefect run logs (read when prefect configures logging).
+# Forward the library's log lines (progress, rates, ETA) into Prefect's console and run logs.
+# Prefect copies its handlers to these loggers but not a level, so INFO is set here.
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "nmt")
+logging.getLogger("nmt").setLevel(logging.INFO)

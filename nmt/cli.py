@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from nmt import pipeline, report
-from nmt.acquire import AcquireConfig, DirectorySource, GeneratedSource
+from nmt.acquire import AcquireConfig, CatalogueSource, DirectorySource, GeneratedSource
 from nmt.align import run_align
 from nmt.evaluate import EvaluateConfig
 from nmt.rundir import RunDir
@@ -61,21 +61,29 @@ def run(
 @app.command()
 def acquire(
     out: Annotated[Path, typer.Option(help="run directory to create or update")],
+    corpus: Annotated[
+        str | None, typer.Option(help="generated, or a catalogue corpus: multi30k, tatoeba")
+    ] = None,
     source: Annotated[
-        str, typer.Option(help="'generated', or a folder / base URL of <split>.<lang>[.gz] files")
-    ] = "generated",
+        str | None, typer.Option(help="a folder / base URL of <split>.<lang>[.gz] files")
+    ] = None,
     src: Annotated[str | None, typer.Option(help="source language code")] = None,
     tgt: Annotated[str | None, typer.Option(help="target language code")] = None,
-    seed: int = 1,
+    mirror: Annotated[
+        str | None, typer.Option(help="folder or base URL laid out <corpus>/<file>; or $NMT_MIRROR")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="seed of the generated corpus")] = 1,
 ) -> None:
     """Fetch, read and clean a parallel corpus into <out>/acquire."""
-    if source == "generated":
-        cfg = AcquireConfig(source=GeneratedSource(seed=seed))
+    if corpus in (None, "generated") and source is None:
+        chosen = GeneratedSource(seed=seed)
+    elif not (src and tgt):
+        raise typer.BadParameter("--src and --tgt are required for --corpus NAME and --source")
+    elif corpus is not None:
+        chosen = CatalogueSource(corpus=corpus, src_lang=src, tgt_lang=tgt)
     else:
-        if not (src and tgt):
-            raise typer.BadParameter("--src and --tgt are required for a folder or URL source")
-        cfg = AcquireConfig(source=DirectorySource(location=source, src_lang=src, tgt_lang=tgt))
-    _print(pipeline.acquire_stage(out, cfg))
+        chosen = DirectorySource(location=source, src_lang=src, tgt_lang=tgt)
+    _print(pipeline.acquire_stage(out, AcquireConfig(source=chosen, mirror=mirror)))
 
 
 @app.command()

@@ -366,7 +366,7 @@ class Trainer:
 
     # -- the loop ---------------------------------------------------------------------------
 
-    def stop_reason(self, started: float, check_clock: bool) -> str | None:
+    def stop_reason(self, check_clock: bool) -> str | None:
         """Why training should stop before the next step, or None; the clock only if asked."""
         cfg, p = self.cfg, self.progress
         if cfg.max_steps is not None and p.step >= cfg.max_steps:
@@ -375,10 +375,9 @@ class Trainer:
             return "max_epochs"
         if cfg.patience is not None and p.bad_validations >= cfg.patience:
             return "early_stopping"
-        if cfg.max_minutes is not None and check_clock:
-            elapsed = p.elapsed + time.monotonic() - started
-            if self._agree(elapsed >= 60 * cfg.max_minutes):
-                return "time_budget"
+        # Every rank calls _agree (a broadcast) at the same steps: check_clock is rank-independent.
+        if cfg.max_minutes is not None and check_clock and self._agree(p.elapsed >= 60 * cfg.max_minutes):
+            return "time_budget"
         return None
 
     def _agree(self, flag: bool) -> bool:
@@ -400,9 +399,7 @@ class Trainer:
         log_window, valid_window = Window(self.device), Window(self.device)
         groups = self.stream.groups(p.position)
         # With several ranks the clock is compared (a broadcast) only at progress lines.
-        while not (reason := self.stop_reason(
-            started, self.ddp.world == 1 or p.step % cfg.log_every == 0
-        )):
+        while not (reason := self.stop_reason(self.ddp.world == 1 or p.step % cfg.log_every == 0)):
             group, after = next(groups)
             t0 = time.monotonic()
             loss, tokens = self.train_step(group)

@@ -1,22 +1,28 @@
 """Translate stage: documents in, translated documents and Arrow tables out, in crash-safe shards.
 
-    <out>/plan/shard-<k>.jsonl       the documents of shard k, one JSON line each (the plan)
+    <out>/plan/shard-<k>.jsonl       the inputs of shard k, one JSON line each (see plan_job)
     <out>/plan/plan.json             shard count and sentence counts; written last: the plan is done
     <out>/shards/<k>/*.parquet       one shard's translations, alignments and errors
     <out>/shards/<k>/_SUCCESS        the shard's summary, written last: the shard is done
     <out>/docs/<doc_id>              each translated document, same format and paragraphs
-    <out>/translations.parquet       TRANSLATIONS, one row per input sentence, document order
-    <out>/alignments.parquet         ALIGNMENTS, the same keys
-    <out>/errors.parquet             ERRORS, one row per input that could not be translated
+    <out>/docs/<table>.parts/<k>     shard k's slice of a translated JSONL/Parquet table
+    <out>/translations.parquet       TRANSLATIONS, one row per input sentence, in input order
+    <out>/alignments.parquet         ALIGNMENTS, the same rows
+    <out>/errors.parquet             ERRORS, one row per input (or sentence) not translated
     <out>/summary.json               the job's counts; written last: the job is done
 
-A job is planned once (inputs listed in a fixed order, cut into shards of about `shard_bytes`
-of input; a document is never split), then each shard is translated by `translate_shard`, the
-unit of work a scheduler may run anywhere, and `finalize_job` concatenates the shards. Every
-file is written atomically and a shard is skipped once its _SUCCESS marker exists, so a job
-killed at any moment and run again ends with the same bytes as an uninterrupted run: each shard
-is decoded from the same inputs in the same batches. Identical sentences are translated once
-per shard (a shard's result must not depend on which other shards ran in this process).
+A job is planned once (inputs listed in a fixed order and cut into shards of about
+`shard_bytes` of input; a document is never split, a table is cut between records), then each
+shard is translated by `translate_shard` -- the unit of work a scheduler may run anywhere --
+and `finalize_job` concatenates the shards' tables, joins the table slices and removes plan/
+and shards/. Every file is written atomically and a shard is skipped once its _SUCCESS marker
+exists, so a job killed at any moment and run again ends with the same bytes as an
+uninterrupted run: each shard is decoded from the same inputs in the same batches. For the
+same reason identical sentences are translated once per shard, not once per job: a shard's
+output must not depend on which other shards this process happened to run.
+
+Sentences longer than `max_sentence_chars` (a 1 MB line with no sentence break) stay
+untranslated in the output document and get an ERRORS row; they have no TRANSLATIONS row.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from tqdm import tqdm
 
 from nmt import links
 from nmt.atomic import atomic_path, read_json, write_bytes, write_json, write_parquet, write_text
+from nmt.checkpoint import load_model
 from nmt.decode import Hypothesis, beam_search, greedy, length_limit
 from nmt.documents import (
     SUFFIXES,
@@ -61,6 +68,7 @@ from nmt.documents import (
 )
 from nmt.rundir import RunDir
 from nmt.schema import ALIGNMENTS, ERRORS, TRANSLATIONS, with_metadata
+from nmt.tokenization import Tokenizer
 from nmt.vocab import EOS, EOS_PIECE, PAD
 
 log = logging.getLogger(__name__)
@@ -106,7 +114,7 @@ class Result:
     src_ids: list[int]  # source pieces, no EOS
     tgt_ids: list[int]  # target pieces, no EOS
     attention: np.ndarray  # float32 [len(tgt_ids)+1, len(src_ids)+1]
-    nbest: list[tuple[str, float]] = field(default_factory=list)  # (translation, score) best first
+    nbest: list[tuple[str, float]] = field(default_factory=list)  # (translation, log-prob), best first
 
 
 class Translator:
@@ -122,9 +130,6 @@ class Translator:
     @classmethod
     def load(cls, model_dir: Path, device: str | torch.device = "cpu") -> Translator:
         """Load <run>/train/checkpoints/best.pt (else last.pt) and <run>/tokenize."""
-        from nmt.checkpoint import load_model
-        from nmt.tokenization import Tokenizer
-
         run = RunDir(model_dir)
         ckpt = run.train / "checkpoints" / "best.pt"
         if not ckpt.exists():

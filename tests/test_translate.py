@@ -192,3 +192,10 @@ def test_jsonl_and_parquet_tables_in_same_format(tmp_path, translator):
     assert trans.num_rows == summary["sentences"] == 5 * 2 + 3
     assert trans["doc_id"].to_pylist()[:2] == ["a.jsonl#0", "a.jsonl#0"]
     assert not list((tmp_path / "out" / "docs").rglob("*.parts"))
+
+
+def test_nbest_lists(translator):
+    out = translator.translate(sentences(3, seed=5), beam=4, n_best=3, max_len_a=1.0, max_len_b=2)
+    for r in out:
+        assert len(r.nbest) == 3 and r.nbest[0] == (r.translation, r.score)
+        assert len({text for text, _ in r.nbest}) >= 2
