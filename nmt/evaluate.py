@@ -13,8 +13,8 @@ import sacrebleu
 from pydantic import BaseModel, ConfigDict, Field
 
 from nmt.atomic import write_json, write_text
+from nmt.device import resolve_device
 from nmt.rundir import RunDir
-from nmt.train import resolve_device
 from nmt.translate import Translator
 
 log = logging.getLogger(__name__)

@@ -58,6 +58,7 @@ from nmt.checkpoint import (
 )
 from nmt.config import ModelConfig, preset
 from nmt.decode import greedy, length_limit
+from nmt.device import resolve_device
 from nmt.model import Seq2Seq, count_parameters, sequence_loss
 from nmt.schedule import LRSchedule
 from nmt.tokenization import Tokenizer
@@ -181,13 +182,6 @@ class Distributed:
         env = os.environ
         return cls(int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)),
                    int(env.get("LOCAL_RANK", 0)))
-
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """'auto' is CUDA when present, else CPU; each torchrun process takes its own GPU."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(f"cuda:{local_rank}") if name == "cuda" else torch.device("cpu")
 
 
 def build_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:

@@ -88,7 +88,7 @@ class TranslateConfig(BaseModel):
     batch_tokens: int = Field(
         4000, gt=0, description="padded source tokens per batch, beams counted (rows x length)"
     )
-    device: str = Field("cpu", description="torch device")
+    device: str = Field("cpu", description='torch device; "auto": CUDA when present, else CPU')
     threads: int | None = Field(
         None, gt=0, description="torch CPU threads (set for the whole process); None: torch's default"
     )
@@ -121,10 +121,10 @@ class Translator:
     """A model and its tokenizer, translating lists of sentences in token-budget batches."""
 
     def __init__(self, model, tokenizer, model_id: str, device: str | torch.device = "cpu"):
-        self.model = model.to(device).eval()
+        self.device = resolve_device(device)
+        self.model = model.to(self.device).eval()
         self.tokenizer = tokenizer
         self.model_id = model_id
-        self.device = torch.device(device)
         self.checkpoint: Path | None = None
 
     @classmethod
@@ -136,7 +136,7 @@ class Translator:
             ckpt = run.train / "checkpoints" / "last.pt"
         if not ckpt.exists():
             raise FileNotFoundError(f"{run.train / 'checkpoints'}: no best.pt or last.pt")
-        model, meta = load_model(ckpt, device)
+        model, meta = load_model(ckpt, resolve_device(device))
         tokenizer = Tokenizer.load(run.tokenize)
         expected = meta.get("tokenizer_sha256")
         if expected and expected != tokenizer.sha256:
@@ -191,6 +191,13 @@ class Translator:
             out.append(Result("", texts[k], best.logprob, list(x), best.tokens, best.attention, nbest))
             k += len(nb)
         return out
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """A torch device; "auto" is CUDA when present, else CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
 
 
 def token_batches(lengths: list[int], budget: int) -> Iterator[list[int]]:
