@@ -49,6 +49,7 @@ from nmt import links
 from nmt.atomic import atomic_path, read_json, write_bytes, write_json, write_parquet, write_text
 from nmt.checkpoint import load_model
 from nmt.decode import Hypothesis, beam_search, greedy, length_limit
+from nmt.device import resolve_device
 from nmt.documents import (
     SUFFIXES,
     TABLE_KINDS,
@@ -121,7 +122,7 @@ class Translator:
     """A model and its tokenizer, translating lists of sentences in token-budget batches."""
 
     def __init__(self, model, tokenizer, model_id: str, device: str | torch.device = "cpu"):
-        self.device = resolve_device(device)
+        self.device = resolve_device(str(device))
         self.model = model.to(self.device).eval()
         self.tokenizer = tokenizer
         self.model_id = model_id
@@ -136,7 +137,7 @@ class Translator:
             ckpt = run.train / "checkpoints" / "last.pt"
         if not ckpt.exists():
             raise FileNotFoundError(f"{run.train / 'checkpoints'}: no best.pt or last.pt")
-        model, meta = load_model(ckpt, resolve_device(device))
+        model, meta = load_model(ckpt, resolve_device(str(device)))
         tokenizer = Tokenizer.load(run.tokenize)
         expected = meta.get("tokenizer_sha256")
         if expected and expected != tokenizer.sha256:
@@ -191,13 +192,6 @@ class Translator:
             out.append(Result("", texts[k], best.logprob, list(x), best.tokens, best.attention, nbest))
             k += len(nb)
         return out
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """A torch device; "auto" is CUDA when present, else CPU."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def token_batches(lengths: list[int], budget: int) -> Iterator[list[int]]:

@@ -1,6 +1,7 @@
 """The stage chain without Prefect: report, scoring, the CLI on a trained run."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -20,9 +21,10 @@ from nmt.translate import Translator
 
 
 def nmt_cli(*args: str) -> subprocess.CompletedProcess:
-    """Run `python -m nmt ARGS` and return the finished process."""
+    """Run `python -m nmt ARGS` and return the finished process (error boxes unwrapped)."""
+    env = {**os.environ, "COLUMNS": "500"}
     return subprocess.run(
-        [sys.executable, "-m", "nmt", *args], capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "nmt", *args], capture_output=True, text=True, timeout=600, env=env
     )
 
 

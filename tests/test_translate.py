@@ -148,17 +148,17 @@ def test_run_translate_from_run_dir_with_markdown(tmp_path):
     (inputs / "readme.md").write_text(
         "# Ein Hund\n\nDer Hund läuft. Siehe `code()` und https://example.com/x.\n\n```\nkeep me\n```\n"
     )
-    summary = run_translate([inputs], run, TranslateConfig(**FAST), tmp_path / "out")
+    summary = run_translate([inputs], run, TranslateConfig(**FAST, device="auto"), tmp_path / "out")
     assert summary["model_id"].startswith("run/best.pt@") and summary["errors"] == 0
     out = (tmp_path / "out" / "docs" / "readme.md").read_text()
     assert out.startswith("# ") and "`code()`" in out and "https://example.com/x" in out
     assert out.endswith("\n\n```\nkeep me\n```\n")
     trans = pq.read_table(tmp_path / "out" / "translations.parquet")
     assert trans["source"].to_pylist() == ["Ein Hund", "Der Hund läuft.", "Siehe", "und"]
-    again = run_translate([inputs], run, TranslateConfig(**FAST), tmp_path / "out")
+    again = run_translate([inputs], run, TranslateConfig(**FAST, device="auto"), tmp_path / "out")
     assert again["shards_skipped"] == again["shards"] == 1
     with pytest.raises(ValueError, match="other inputs"):
-        run_translate([inputs], run, TranslateConfig(**FAST, beam=2), tmp_path / "out")
+        run_translate([inputs], run, TranslateConfig(**FAST, device="auto", beam=2), tmp_path / "out")
 
 
 def test_jsonl_and_parquet_tables_in_same_format(tmp_path, translator):
