@@ -70,6 +70,7 @@ def demo_config(run_root: Path = Path("data/runs"), minutes: float = 6.0) -> Pip
             max_epochs=None,
             valid_every=200,
             valid_sentences=200,
+            patience=3,
         ),
         evaluate=EvaluateConfig(beam=5),
         translate=TranslateConfig(beam=5),
