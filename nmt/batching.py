@@ -12,7 +12,7 @@ Special tokens are added here (see nmt.vocab): source = pieces + [EOS], decoder 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -212,19 +212,34 @@ class BatchStream:
         seed: int,
         group: int = 1,
         pool_size: int = 100_000,
+        epoch_data: Callable[[int], TokenData] | None = None,
     ):
         self.data = data
         self.batch_tokens = batch_tokens
         self.seed = seed
         self.group = group
         self.pool_size = pool_size
+        # Subword sampling: epoch e reads epoch_data(e) (same rows as `data`, other segmentations).
+        self.epoch_data = epoch_data
+        self.epoch = 0  # the epoch of the group groups() yielded last
         self._plans: dict[int, list[np.ndarray]] = {}
+        self._data: dict[int, TokenData] = {}
+
+    def data_of(self, epoch: int) -> TokenData:
+        """The token data that `epoch`'s plan indexes (the latest epoch's is cached)."""
+        if self.epoch_data is None:
+            return self.data
+        if epoch not in self._data:
+            self._data = {epoch: self.epoch_data(epoch)}
+        return self._data[epoch]
 
     def plan(self, epoch: int) -> list[np.ndarray]:
         """The batches of `epoch` (the latest epoch's plan is cached)."""
         if epoch not in self._plans:
             self._plans = {
-                epoch: plan_epoch(self.data, self.batch_tokens, self.seed, epoch, self.pool_size)
+                epoch: plan_epoch(
+                    self.data_of(epoch), self.batch_tokens, self.seed, epoch, self.pool_size
+                )
             }
         return self._plans[epoch]
 
@@ -241,6 +256,7 @@ class BatchStream:
         pos = self._normal(start)
         while True:
             group = self.plan(pos.epoch)[pos.batch : pos.batch + self.group]
+            self.epoch = pos.epoch
             pos = self._normal(DataPosition(pos.epoch, pos.batch + self.group))
             yield group, pos
 

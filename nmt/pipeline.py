@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -92,10 +93,12 @@ def tokenize_stage(run_dir: Path, cfg: TokenizeConfig) -> dict[str, Any]:
     return summary
 
 
-def train_stage(run_dir: Path, cfg: TrainConfig) -> dict[str, Any]:
+def train_stage(
+    run_dir: Path, cfg: TrainConfig, on_validation: Callable[[dict[str, Any]], None] | None = None
+) -> dict[str, Any]:
     """Train on <run>/tokenize into <run>/train and record the summary."""
     run = RunDir(run_dir)
-    summary = run_train(run.tokenize, cfg, run.train)
+    summary = run_train(run.tokenize, cfg, run.train, on_validation)
     report.record(run_dir, "train", summary)
     return summary
 

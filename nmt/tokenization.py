@@ -29,10 +29,12 @@ Choose "identity" to keep the text as is (only runs of ASCII spaces are still co
 Subword regularization (optional): `sampled_copies` > 0 also writes that many encodings of the
 train split drawn with `sampling_alpha`/`sampling_nbest` (unigram: sampling from the lattice,
 alpha sharpens the distribution, small alpha = more variety; BPE: BPE-dropout with probability
-alpha). A trainer uses copy `epoch % sampled_copies` instead of train.parquet, and keeps
-train.parquet (the best segmentation) for validation-style needs. The draws are random, not
-reproducible (see nmt.token_shards.Sampling); a rerun with the same settings skips the stage and
-so keeps the copies. `Tokenizer.encode_src(texts, sample=True)` samples on the fly.
+alpha). Training with `TrainConfig(subword_sampling=True)` (nmt.train) reads copy
+`epoch % sampled_copies` instead of train.parquet in each epoch; valid.parquet keeps the best
+segmentation. So: tokenize with `sampled_copies=K`, then train with `subword_sampling=True`.
+The draws are random, not reproducible (see nmt.token_shards.Sampling); a rerun with the same
+settings skips the stage and so keeps the copies. `Tokenizer.encode_src(texts, sample=True)` samples
+on the fly.
 """
 
 from __future__ import annotations

@@ -23,6 +23,14 @@ Speed options: `bf16` autocasts to bfloat16 (CPU too); `compile` wraps the model
 torch.compile, which compiles once per target length (the decoder loop is unrolled), so it
 pays off only on long runs.
 
+Subword regularization (`subword_sampling=True`, off by default): epoch e trains on
+`sampled/train-<e % K>.parquet` of the tokenize directory instead of train.parquet, K subword-
+sampled segmentations of the same train rows (same ids, same order). Turn it on by tokenizing
+with `TokenizeConfig(sampled_copies=K)` (K >= 1; alpha/nbest in sampling_alpha/sampling_nbest)
+and training with `TrainConfig(subword_sampling=True)`; training refuses to start, naming the
+folder, when the copies are missing. Validation keeps the best segmentation (valid.parquet).
+Resume stays exact: an epoch's copy and plan follow from the saved (epoch, batch) position.
+
 metrics.jsonl has one line per validation: step, epoch, train_loss (per target token since the
 previous validation), valid_loss, valid_bleu, lr, tokens_per_s, elapsed, best.
 """
@@ -35,6 +43,7 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -61,7 +70,7 @@ from nmt.decode import greedy, length_limit
 from nmt.device import resolve_device
 from nmt.model import Seq2Seq, count_parameters, sequence_loss
 from nmt.schedule import LRSchedule
-from nmt.tokenization import Tokenizer
+from nmt.tokenization import SAMPLED_DIR, Tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +110,9 @@ class TrainConfig(BaseModel):
     compile: bool = Field(False, description="torch.compile the model for training")
     num_threads: int | None = Field(None, gt=0, description="CPU threads; default all cores")
     log_every: int = Field(100, gt=0, description="steps between progress lines")
+    subword_sampling: bool = Field(
+        False, description="epoch e reads sampled/train-<e % K>.parquet (tokenize sampled_copies=K)"
+    )
 
     @model_validator(mode="after")
     def _check_model(self) -> TrainConfig:
@@ -194,8 +206,16 @@ def build_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
 class Trainer:
     """Holds the model, optimizer, data and counters of one training run."""
 
-    def __init__(self, tokenize_dir: Path, cfg: TrainConfig, out_dir: Path, ddp: Distributed):
+    def __init__(
+        self,
+        tokenize_dir: Path,
+        cfg: TrainConfig,
+        out_dir: Path,
+        ddp: Distributed,
+        on_validation: Callable[[dict[str, Any]], None] | None = None,
+    ):
         self.cfg, self.out_dir, self.ddp = cfg, out_dir, ddp
+        self.on_validation = on_validation
         self.device = resolve_device(cfg.device, ddp.local_rank)
         if self.device.type == "cpu":
             torch.set_num_threads(cfg.num_threads or max(1, (os.cpu_count() or 1) // ddp.world))
@@ -227,8 +247,10 @@ class Trainer:
             self.optimizer, cfg.learning_rate(), cfg.warmup_steps, cfg.decay_factor,
             cfg.decay_patience, cfg.min_lr,
         )
+        epoch_data = sampled_epochs(Path(tokenize_dir), self.train_data) if cfg.subword_sampling else None
         self.stream = BatchStream(
-            self.train_data, cfg.batch_tokens, cfg.seed, group=ddp.world * cfg.accum_steps
+            self.train_data, cfg.batch_tokens, cfg.seed, group=ddp.world * cfg.accum_steps,
+            epoch_data=epoch_data,
         )
         self.progress = Progress()
         self.checkpoints = out_dir / "checkpoints"
@@ -270,6 +292,9 @@ class Trainer:
         checkpoint = load_checkpoint(path, map_location=self.device)
         meta = checkpoint["meta"]
         saved = {k: v for k, v in meta["train_config"].items() if k not in RESUMABLE_FIELDS}
+        for k, f in TrainConfig.model_fields.items():  # fields added since: their defaults
+            if k not in saved and k not in RESUMABLE_FIELDS and not f.is_required():
+                saved[k] = f.get_default(call_default_factory=True)
         current = {k: v for k, v in self.cfg.model_dump().items() if k not in RESUMABLE_FIELDS}
         if saved != current or meta["tokenizer_sha256"] != self.tokenizer.sha256:
             changed = sorted(k for k in current if saved.get(k) != current[k])
@@ -395,6 +420,7 @@ class Trainer:
         # With several ranks the clock is compared (a broadcast) only at progress lines.
         while not (reason := self.stop_reason(self.ddp.world == 1 or p.step % cfg.log_every == 0)):
             group, after = next(groups)
+            self.train_data = self.stream.data_of(self.stream.epoch)  # the epoch's sampled copy
             t0 = time.monotonic()
             loss, tokens = self.train_step(group)
             p.position = after
@@ -469,6 +495,8 @@ class Trainer:
                 shutil.copyfile(last, tmp)
         if self.cfg.average_last:
             self._keep_for_averaging()
+        if self.on_validation is not None:
+            self.on_validation(record)
 
     def _keep_for_averaging(self) -> None:
         """Keep this step's weights as step-<n>.pt; drop all but the newest average_last."""
@@ -518,8 +546,49 @@ class Trainer:
         return summary
 
 
-def run_train(tokenize_dir: Path, cfg: TrainConfig, out_dir: Path) -> dict[str, Any]:
-    """Train (or resume training) into out_dir; return the summary (see module docstring)."""
+def sampled_epochs(tokenize_dir: Path, train: TokenData) -> Callable[[int], TokenData]:
+    """Epoch -> the TokenData of sampled/train-<epoch % K>.parquet; checks the K copies exist.
+
+    K is the tokenize manifest's `sampled_copies` (without a manifest: the highest copy number
+    present + 1). Every copy must hold the rows of train.parquet, in the same order.
+    """
+    folder = tokenize_dir / SAMPLED_DIR
+    manifest = tokenize_dir / "manifest.json"
+    if manifest.exists():
+        k = int(json.loads(manifest.read_text(encoding="utf-8"))["settings"]["sampled_copies"])
+    else:
+        found = [p.stem.removeprefix("train-") for p in folder.glob("train-*.parquet")]
+        k = max((int(n) + 1 for n in found if n.isdigit()), default=0)
+    paths = [folder / f"train-{i}.parquet" for i in range(k)]
+    missing = [p.name for p in paths if not p.exists()]
+    if not paths or missing:
+        raise FileNotFoundError(
+            f"subword_sampling=True needs the subword-sampled train copies in {folder} "
+            f"(missing: {missing or 'train-0.parquet ...'}); run the tokenize stage with "
+            "sampled_copies=K (K >= 1) or train with subword_sampling=False"
+        )
+
+    def read(epoch: int) -> TokenData:
+        path = paths[epoch % k]
+        data = TokenData.read(path)
+        if not np.array_equal(data.ids, train.ids):
+            raise ValueError(f"{path} does not hold the rows of train.parquet in the same order")
+        logger.info("epoch %d reads %s", epoch, path)
+        return data
+
+    return read
+
+
+def run_train(
+    tokenize_dir: Path,
+    cfg: TrainConfig,
+    out_dir: Path,
+    on_validation: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Train (or resume training) into out_dir; return the summary (see module docstring).
+
+    `on_validation` receives each metrics.jsonl record as it is written (rank 0 only).
+    """
     tokenize_dir, out_dir = Path(tokenize_dir), Path(out_dir)
     ddp = Distributed.from_env()
     started_group = ddp.world > 1 and not dist.is_initialized()
@@ -527,7 +596,7 @@ def run_train(tokenize_dir: Path, cfg: TrainConfig, out_dir: Path) -> dict[str, 
         backend = "nccl" if resolve_device(cfg.device).type == "cuda" else "gloo"
         dist.init_process_group(backend)
     try:
-        trainer = Trainer(tokenize_dir, cfg, out_dir, ddp)
+        trainer = Trainer(tokenize_dir, cfg, out_dir, ddp, on_validation)
         last = out_dir / "checkpoints" / "last.pt"
         if last.exists():
             trainer.resume(last)

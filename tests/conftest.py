@@ -3,27 +3,9 @@
 from pathlib import Path
 
 import pytest
+from run_fixtures import SHARED, SMALL_CORPUS, SMALL_TOKENIZER, SMALL_TRAINING
 
-from nmt.acquire import AcquireConfig, GeneratedSource
 from nmt.pipeline import acquire_stage, tokenize_stage, train_stage
-from nmt.tokenization import TokenizeConfig
-from nmt.train import TrainConfig
-
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-
-# A small generated corpus and model settings that learn visibly within a minute on 2 CPU cores.
-SMALL_CORPUS = AcquireConfig(source=GeneratedSource(sizes={"train": 3000, "valid": 100, "test": 100}))
-SMALL_TOKENIZER = TokenizeConfig(model_type="bpe", vocab_size=1200)
-SMALL_TRAINING = TrainConfig(
-    preset="small",
-    model={"attn_dim": 128},
-    lr=3e-3,
-    batch_tokens=1500,
-    max_steps=300,
-    max_epochs=None,
-    valid_every=300,
-    seed=1,
-)
 
 
 @pytest.fixture(scope="session")

@@ -198,3 +198,51 @@ def test_warmup_plateau_decay_adadelta_and_averaging(tokenize_dir, tmp_path):
     assert meta["step"] == 20 and len(meta["averaged"]) == 2
     steps = sorted((tmp_path / "checkpoints").glob("step-*.pt"))
     assert [p.name for p in steps] == ["step-00000015.pt", "step-00000020.pt"]
+
+
+def test_on_validation_receives_every_metrics_record(tokenize_dir, tmp_path):
+    seen: list[dict] = []
+    run_train(tokenize_dir, config(max_steps=50, valid_every=20), tmp_path / "cb", seen.append)
+    assert [r["step"] for r in seen] == [20, 40, 50]
+    assert seen == metrics(tmp_path / "cb")
+
+
+def test_subword_sampling_reads_a_sampled_copy_per_epoch(tmp_path):
+    from nmt.batching import TokenData, make_batch
+    from nmt.train import Distributed, Trainer
+
+    tok_dir = make_tokenize_dir(tmp_path / "tok", n_train=60, n_valid=5)
+    with pytest.raises(FileNotFoundError, match="sampled"):
+        run_train(tok_dir, config(max_steps=1, subword_sampling=True), tmp_path / "none")
+    tok = Tokenizer.load(tok_dir)
+    ids = pa.array(TokenData.read(tok_dir / "train.parquet").ids)
+    splits = generate_splits(0, {"valid": 5, "train": 60})["train"]
+    for k in range(2):
+        s = tok.encode_src([p.src for p in splits], sample=True, alpha=0.1)
+        t = tok.encode_tgt([p.tgt for p in splits], sample=True, alpha=0.1)
+        table = pa.table(
+            {"id": ids, "src_ids": s, "tgt_ids": t,
+             "src_len": [len(x) for x in s], "tgt_len": [len(x) for x in t]},
+            schema=TOKENS,
+        )
+        write_parquet(tok_dir / "sampled" / f"train-{k}.parquet", table)
+    (tmp_path / "out").mkdir()
+    cfg = config(max_epochs=2, valid_every=1000, subword_sampling=True)
+    trainer = Trainer(tok_dir, cfg, tmp_path / "out", Distributed())
+    trainer.checkpoints.mkdir(parents=True)
+    assert trainer.run()["epochs"] == 2
+    stream = trainer.stream
+    assert stream.epoch == 1 and trainer.train_data is stream.data_of(1)  # the copy it trained on
+    differs = 0
+    for i in range(60):
+        a = make_batch(stream.data_of(0), [i])
+        b = make_batch(stream.data_of(1), [i])
+        differs += a.src.shape != b.src.shape or not torch.equal(a.src, b.src)
+    assert differs > 0
+    # Training runs through epochs 0-2 (copies 0, 1, 0); then a missing copy is named.
+    cfg = config(max_epochs=3, valid_every=1000, subword_sampling=True)
+    summary = run_train(tok_dir, cfg, tmp_path / "run")
+    assert summary["epochs"] == 3
+    (tok_dir / "sampled" / "train-0.parquet").unlink()  # no manifest: K = highest copy + 1
+    with pytest.raises(FileNotFoundError, match=str(tok_dir / "sampled")):
+        run_train(tok_dir, cfg, tmp_path / "other")

@@ -2,7 +2,7 @@
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import SMALL_CORPUS, SMALL_TOKENIZER, SMALL_TRAINING
+from run_fixtures import SMALL_CORPUS, SMALL_TOKENIZER, SMALL_TRAINING
 
 from flows.pipeline import pipeline
 from nmt.evaluate import EvaluateConfig
