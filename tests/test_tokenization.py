@@ -247,3 +247,20 @@ def test_bad_split_name_is_refused(tmp_path):
     pq.write_table(pa.Table.from_pylist(rows, schema=PAIRS), tmp_path / "p.parquet")
     with pytest.raises(ValueError, match="split name"):
         run_tokenize(tmp_path / "p.parquet", TokenizeConfig(vocab_size=300), tmp_path / "o")
+
+
+@pytest.mark.parametrize("encode_rows", [7, 100, 5000])
+def test_pipeline_chunking_does_not_change_the_bytes(corpus, joint, tmp_path, monkeypatch, encode_rows):
+    """The pipelined encoder's chunk size (interleaved splits, partial chunks) leaves files as they are."""
+    from nmt import token_shards
+
+    out, _ = joint
+    tok = Tokenizer.load(out)
+    monkeypatch.setattr(token_shards, "ENCODE_ROWS", encode_rows)
+    stats = token_shards.write_token_shards(
+        corpus[0], tmp_path, (tok.src, tok.tgt), file_name=lambda s: f"{s}.parquet",
+        metadata=tokens_metadata(out, "train"), row_group_rows=100, threads=2, length_limit=100,
+    )
+    assert set(stats) == {"train", "valid", "test"}
+    for split in stats:
+        assert (tmp_path / f"{split}.parquet").read_bytes() == (out / f"{split}.parquet").read_bytes()

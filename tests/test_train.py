@@ -243,6 +243,15 @@ def test_subword_sampling_reads_a_sampled_copy_per_epoch(tmp_path):
     cfg = config(max_epochs=3, valid_every=1000, subword_sampling=True)
     summary = run_train(tok_dir, cfg, tmp_path / "run")
     assert summary["epochs"] == 3
+    # Resume stays exact across epochs (and so across copies).
+    n = len(stream.plan(0))  # steps of epoch 0
+    cut, end = (config(max_steps=m, valid_every=1000, subword_sampling=True) for m in (n - 2, n + 3))
+    assert run_train(tok_dir, end, tmp_path / "whole")["epochs"] == 1
+    run_train(tok_dir, cut, tmp_path / "cut")
+    run_train(tok_dir, end, tmp_path / "cut")
+    a = model_tensors(tmp_path / "whole" / "checkpoints" / "last.pt")
+    b = model_tensors(tmp_path / "cut" / "checkpoints" / "last.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
     (tok_dir / "sampled" / "train-0.parquet").unlink()  # no manifest: K = highest copy + 1
     with pytest.raises(FileNotFoundError, match=str(tok_dir / "sampled")):
         run_train(tok_dir, cfg, tmp_path / "other")
