@@ -78,11 +78,14 @@ def tokenize_dir() -> Path:
     return out
 
 
-def train_config(device: str, bf16: bool, batch_tokens: int) -> TrainConfig:
-    """The benchmarked settings: `base`, Adam 1e-3, clipping 1.0, all cores."""
+def train_config(device: str, bf16: bool, batch_tokens: int, input_feeding: bool = False) -> TrainConfig:
+    """The benchmarked settings: `base`, Adam 1e-3, clipping 1.0, all cores.
+
+    input_feeding=True is the peers' configuration (the notes): base plus input feeding.
+    """
     return TrainConfig(
-        preset="base", batch_tokens=batch_tokens, optimizer="adam", lr=1e-3, device=device,
-        bf16=bf16, max_epochs=None,
+        preset="base", model={"input_feeding": input_feeding}, batch_tokens=batch_tokens,
+        optimizer="adam", lr=1e-3, device=device, bf16=bf16, max_epochs=None,
     )
 
 
@@ -92,8 +95,8 @@ def child(variant: str, seconds: float, batch_tokens: int, warmup_steps: int = 3
     The steps are the train stage's own (Trainer.train_step on the epoch plan); the first
     `warmup_steps` (allocator and oneDNN/cuBLAS warm-up) are not timed.
     """
-    device, precision = variant.split("-")
-    cfg = train_config(device, precision == "bf16", batch_tokens)
+    device, precision, *extra = variant.split("-")
+    cfg = train_config(device, precision == "bf16", batch_tokens, input_feeding="inputfeed" in extra)
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(tokenize_dir(), cfg, Path(tmp), Distributed())
     groups = trainer.stream.groups(DataPosition())
@@ -154,7 +157,7 @@ def main() -> None:
 
     started = time.monotonic()
     tokenize_dir()  # build the fixture once, outside the timed children
-    variants = ["cpu-fp32", "cpu-bf16"]
+    variants = ["cpu-fp32", "cpu-bf16", "cpu-fp32-inputfeed"]
     if torch.cuda.is_available():
         variants += ["cuda-fp32", "cuda-bf16"]
     results = []
@@ -170,11 +173,17 @@ def main() -> None:
         "cpu_bf16_tokens_per_s": by["cpu-bf16"]["tokens_per_s"],
         "cpu_bf16_speedup": round(by["cpu-bf16"]["tokens_per_s"] / by["cpu-fp32"]["tokens_per_s"], 2),
         "cpu_fp32_peak_memory_gib": by["cpu-fp32"]["peak_memory_gib"],
+        "cpu_fp32_input_feeding_tokens_per_s": by["cpu-fp32-inputfeed"]["tokens_per_s"],
+        "input_feeding_vs_best_peer": round(
+            by["cpu-fp32-inputfeed"]["tokens_per_s"] / max(PEERS.values()), 2
+        ),
         "peers_cpu_tokens_per_s": PEERS,
         "settings": {
             "corpus": "Multi30k train, de -> en, joint sentencepiece unigram 8k (tokenize stage)",
             "preset": cfg.preset,
             "model": cfg.architecture().model_dump(),
+            "variants": "cpu-fp32 and cpu-bf16: base as above; cpu-fp32-inputfeed: base with "
+            "input feeding, the peers' configuration",
             "batch_tokens": args.batch_tokens,
             "optimizer": "adam", "lr": cfg.lr, "clip": cfg.clip,
             "timed_seconds_per_variant": seconds,
@@ -192,9 +201,9 @@ def main() -> None:
         "benchmark_seconds": round(time.monotonic() - started, 1),
     }
     write_json(RESULT, report)
-    print(f"{'variant':<10} {'tgt tok/s':>10} {'peak GiB':>9} {'steps':>6}")
+    print(f"{'variant':<20} {'tgt tok/s':>10} {'peak GiB':>9} {'steps':>6}")
     for r in results:
-        print(f"{r['variant']:<10} {r['tokens_per_s']:>10.0f} {r['peak_memory_gib']:>9.2f} "
+        print(f"{r['variant']:<20} {r['tokens_per_s']:>10.0f} {r['peak_memory_gib']:>9.2f} "
               f"{r['timed_steps']:>6}")
     for name, rate in PEERS.items():
         print(f"{name:<18} {rate:>6} (peer, from the notes)")

@@ -106,6 +106,12 @@ def _overlong(origin: str, number: int) -> Reject:
     return Reject(origin, number, "too_long", f"line longer than {MAX_LINE_BYTES} bytes", None)
 
 
+def _decoded(lines: Iterator[tuple[int, bytes | None]], origin: str) -> Iterator[tuple[int, str | Reject]]:
+    """Numbered lines as text, or as the reject of an over-long or undecodable line."""
+    for number, raw in lines:
+        yield number, _overlong(origin, number) if raw is None else decode(raw, origin, number)
+
+
 def read_paired(
     src_path: Path, tgt_path: Path, src_name: str, tgt_name: str, max_bytes: int
 ) -> Iterator[Item]:
@@ -150,11 +156,7 @@ def read_tsv(
             raise ReadError(f"{name}:1: header {header} lacks the columns {missing}")
         columns = [header.index(c) if isinstance(c, str) else c for c in columns]
     need = max(columns) + 1
-    for number, raw in lines:
-        if raw is None:
-            yield _overlong(name, number)
-            continue
-        text = decode(raw, name, number)
+    for number, text in _decoded(lines, name):
         if isinstance(text, Reject):
             yield text
             continue
@@ -173,11 +175,7 @@ def read_jsonl(
 ) -> Iterator[Item]:
     """Read one JSON object per line with string fields `src_key` and `tgt_key`."""
     keys = [src_key, tgt_key] + ([] if split_key is None else [split_key])
-    for number, raw in iter_lines(path, name, max_bytes):
-        if raw is None:
-            yield _overlong(name, number)
-            continue
-        text = decode(raw, name, number)
+    for number, text in _decoded(iter_lines(path, name, max_bytes), name):
         if isinstance(text, Reject):
             yield text
             continue

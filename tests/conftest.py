@@ -5,7 +5,9 @@ from pathlib import Path
 import pytest
 from run_fixtures import SHARED, SMALL_CORPUS, SMALL_TOKENIZER, SMALL_TRAINING
 
-from nmt.pipeline import acquire_stage, tokenize_stage, train_stage
+from nmt.evaluate import EvaluateConfig
+from nmt.pipeline import PipelineConfig, run_pipeline
+from nmt.translate import TranslateConfig
 
 
 @pytest.fixture(scope="session")
@@ -18,10 +20,22 @@ def shared_corpora() -> Path:
 
 
 @pytest.fixture(scope="session")
-def trained_run(tmp_path_factory) -> Path:
-    """A run directory with acquire, tokenize and train done on a small generated corpus."""
-    run_dir = tmp_path_factory.mktemp("runs") / "small"
-    acquire_stage(run_dir, SMALL_CORPUS)
-    tokenize_stage(run_dir, SMALL_TOKENIZER)
-    train_stage(run_dir, SMALL_TRAINING)
-    return run_dir
+def pipeline_report(tmp_path_factory) -> dict:
+    """The report of `run_pipeline` (no Prefect) on a small generated corpus."""
+    return run_pipeline(
+        PipelineConfig(
+            run_root=tmp_path_factory.mktemp("runs"),
+            run_name="small",
+            acquire=SMALL_CORPUS,
+            tokenize=SMALL_TOKENIZER,
+            train=SMALL_TRAINING,
+            evaluate=EvaluateConfig(beam=1, device="cpu"),
+            translate=TranslateConfig(beam=1),
+        )
+    )
+
+
+@pytest.fixture(scope="session")
+def trained_run(pipeline_report) -> Path:
+    """The run directory of `pipeline_report`: every stage done, the model trained."""
+    return Path(pipeline_report["run_dir"])

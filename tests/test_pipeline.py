@@ -49,6 +49,18 @@ def test_score_is_sacrebleu_bleu_and_chrf():
 
 
 @pytest.mark.slow
+def test_run_pipeline_records_every_stage(pipeline_report):
+    stages = pipeline_report["stages"]
+    assert list(stages) == ["acquire", "tokenize", "train", "evaluate", "translate"]
+    assert stages["acquire"]["counts"] == {"train": 3000, "valid": 100, "test": 100}
+    assert stages["train"]["steps"] == 300 and stages["train"]["stopped"] == "max_steps"
+    assert stages["translate"]["sentences"] == 36 and stages["translate"]["errors"] == 0
+    assert pipeline_report["scores"]["test"]["sentences"] == 100
+    text = report.to_text(pipeline_report)
+    assert "BLEU" in text and "36 sentences" in text and "report.json" in text
+
+
+@pytest.mark.slow
 def test_trained_model_beats_an_untrained_one(trained_run):
     summary = evaluate_stage(trained_run, EvaluateConfig(beam=1, device="cpu"))
     trained_bleu = summary["scores"]["test"]["bleu"]
