@@ -80,16 +80,17 @@ def test_trained_model_beats_an_untrained_one(trained_run):
 
 @pytest.mark.slow
 def test_cli_translates_documents_with_one_row_per_sentence(trained_run, tmp_path):
-    docs = write_sample_documents(trained_run, documents=2, paragraphs=2, sentences=3)
+    docs = write_sample_documents(trained_run)  # 3 documents x 3 paragraphs x 4 sentences
     out = tmp_path / "out"
     done = nmt_cli("translate", str(docs), "--model", str(trained_run), "--out", str(out), "--beam", "2")
     assert done.returncode == 0, done.stderr
     table = pq.read_table(out / "translations.parquet")
-    assert table.num_rows == 12
+    assert table.num_rows == 36
     assert table.schema.remove_metadata().equals(TRANSLATIONS.remove_metadata())
-    assert sorted(p.name for p in (out / "docs").rglob("*.txt")) == ["document-1.txt", "document-2.txt"]
+    names = sorted(p.name for p in (out / "docs").rglob("*.txt"))
+    assert names == ["document-1.txt", "document-2.txt", "document-3.txt"]
     translated = (out / "docs" / "document-1.txt").read_text()
-    assert translated.count("\n\n") == 1  # two paragraphs kept
+    assert translated.count("\n\n") == 2  # three paragraphs kept
     shown = nmt_cli("show", str(trained_run))
     assert shown.returncode == 0 and "train" in shown.stdout and "report.json" in shown.stdout
 
