@@ -1,7 +1,11 @@
 """The pipeline flow end to end on a small generated corpus, through Prefect."""
 
+import json
+
 import pyarrow.parquet as pq
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from run_fixtures import SMALL_CORPUS, SMALL_TOKENIZER, SMALL_TRAINING
 
 from flows.pipeline import pipeline
@@ -9,6 +13,12 @@ from nmt.evaluate import EvaluateConfig
 from nmt.pipeline import PipelineConfig
 from nmt.schema import ALIGNMENTS, TRANSLATIONS
 from nmt.translate import TranslateConfig
+
+
+def artifacts(key: str) -> list:
+    """Every version of the Prefect artifact with this key."""
+    with get_client(sync_client=True) as client:
+        return client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
 
 
 @pytest.mark.slow
@@ -45,3 +55,9 @@ def test_pipeline_flow_learns_and_writes_the_documented_tables(tmp_path):
         assert abs(sum(row["attention"][r * row["src_len"] : (r + 1) * row["src_len"]]) - 1) < 1e-4
     keys = translations.select(["doc_id", "paragraph", "sentence"]).to_pylist()
     assert len({tuple(k.values()) for k in keys}) == sentences
+
+    metrics = artifacts("train-metrics")
+    assert metrics and json.loads(metrics[0].data)[-1]["step"] == 300
+    scores = json.loads(artifacts("test-scores")[0].data)
+    assert scores[0]["split"] == "test" and scores[0]["bleu"] == result["scores"]["test"]["bleu"]
+    assert "| evaluate |" in artifacts("run-report")[0].data
