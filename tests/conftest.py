@@ -3,11 +3,9 @@
 from pathlib import Path
 
 import pytest
-from run_fixtures import SHARED, SMALL_CORPUS, SMALL_TOKENIZER, SMALL_TRAINING
+from run_fixtures import SHARED, small_pipeline
 
-from nmt.evaluate import EvaluateConfig
-from nmt.pipeline import PipelineConfig, run_pipeline
-from nmt.translate import TranslateConfig
+from nmt.pipeline import run_pipeline
 
 
 @pytest.fixture(scope="session")
@@ -22,17 +20,7 @@ def shared_corpora() -> Path:
 @pytest.fixture(scope="session")
 def pipeline_report(tmp_path_factory) -> dict:
     """The report of `run_pipeline` (no Prefect) on a small generated corpus."""
-    return run_pipeline(
-        PipelineConfig(
-            run_root=tmp_path_factory.mktemp("runs"),
-            run_name="small",
-            acquire=SMALL_CORPUS,
-            tokenize=SMALL_TOKENIZER,
-            train=SMALL_TRAINING,
-            evaluate=EvaluateConfig(beam=1, device="cpu"),
-            translate=TranslateConfig(beam=1),
-        )
-    )
+    return run_pipeline(small_pipeline(tmp_path_factory.mktemp("runs"), "small", translate_beam=1))
 
 
 @pytest.fixture(scope="session")

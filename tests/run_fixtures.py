@@ -3,8 +3,11 @@
 from pathlib import Path
 
 from nmt.acquire import AcquireConfig, GeneratedSource
+from nmt.evaluate import EvaluateConfig
+from nmt.pipeline import PipelineConfig
 from nmt.tokenization import TokenizeConfig
 from nmt.train import TrainConfig
+from nmt.translate import TranslateConfig
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
@@ -21,3 +24,16 @@ SMALL_TRAINING = TrainConfig(
     valid_every=300,
     seed=1,
 )
+
+
+def small_pipeline(run_root: Path, run_name: str, translate_beam: int) -> PipelineConfig:
+    """The whole pipeline on the small corpus with the small settings above."""
+    return PipelineConfig(
+        run_root=run_root,
+        run_name=run_name,
+        acquire=SMALL_CORPUS,
+        tokenize=SMALL_TOKENIZER,
+        train=SMALL_TRAINING,
+        evaluate=EvaluateConfig(beam=1, device="cpu"),
+        translate=TranslateConfig(beam=translate_beam),
+    )

@@ -8,9 +8,9 @@ import sys
 import pyarrow.parquet as pq
 import pytest
 import torch
+from run_fixtures import SMALL_TRAINING
 
 from nmt import report
-from nmt.config import preset
 from nmt.evaluate import EvaluateConfig, score
 from nmt.model import Seq2Seq
 from nmt.pipeline import evaluate_stage, write_sample_documents
@@ -68,7 +68,8 @@ def test_trained_model_beats_an_untrained_one(trained_run):
     assert len(hyps) == 100
     tokenizer = Tokenizer.load(RunDir(trained_run).tokenize)
     torch.manual_seed(0)
-    untrained = Seq2Seq(preset("small", attn_dim=128), tokenizer.src_vocab_size, tokenizer.tgt_vocab_size)
+    arch = SMALL_TRAINING.architecture()
+    untrained = Seq2Seq(arch, tokenizer.src_vocab_size, tokenizer.tgt_vocab_size)
     pairs = pq.read_table(RunDir(trained_run).acquire / "pairs.parquet").to_pylist()
     test = [p for p in pairs if p["split"] == "test"]
     baseline = Translator(untrained, tokenizer, "untrained").translate([p["src"] for p in test])

@@ -6,13 +6,10 @@ import pyarrow.parquet as pq
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-from run_fixtures import SMALL_CORPUS, SMALL_TOKENIZER, SMALL_TRAINING
+from run_fixtures import small_pipeline
 
 from flows.pipeline import pipeline
-from nmt.evaluate import EvaluateConfig
-from nmt.pipeline import PipelineConfig
 from nmt.schema import ALIGNMENTS, TRANSLATIONS
-from nmt.translate import TranslateConfig
 
 
 def artifacts(key: str) -> list:
@@ -23,15 +20,7 @@ def artifacts(key: str) -> list:
 
 @pytest.mark.slow
 def test_pipeline_flow_learns_and_writes_the_documented_tables(tmp_path):
-    cfg = PipelineConfig(
-        run_root=tmp_path,
-        run_name="e2e",
-        acquire=SMALL_CORPUS,
-        tokenize=SMALL_TOKENIZER,
-        train=SMALL_TRAINING,
-        evaluate=EvaluateConfig(beam=1, device="cpu"),
-        translate=TranslateConfig(beam=3),
-    )
+    cfg = small_pipeline(tmp_path, "e2e", translate_beam=3)
     result = pipeline(cfg)
     run = tmp_path / "e2e"
     assert set(result["stages"]) == {"acquire", "tokenize", "train", "evaluate", "translate"}
