@@ -612,6 +612,9 @@ def run_train(
         summary = trainer.run()
     finally:
         if started_group:
+            # Tear down together: a rank leaving while rank 0 still writes its checkpoint made
+            # gloo abort the early rank ("terminate called without an active exception").
+            dist.barrier()
             dist.destroy_process_group()
     return summary
 
