@@ -42,8 +42,14 @@ log = logging.getLogger(__name__)
 SPLIT_ALIASES = {"val": "valid", "dev": "valid", "validation": "valid"}
 _MAIN_SPLITS = ("train", "valid", "test")
 _CODE_FILES = ("acquire.py", "archives.py", "catalogue.py", "cleaning.py", "readers.py", "splitting.py")
-_FORMATS = {".tsv": "tsv", ".txt": "tsv", ".tmx": "tmx", ".jsonl": "jsonl", ".json": "jsonl",
-            ".parquet": "parquet"}
+_FORMATS = {
+    ".tsv": "tsv",
+    ".txt": "tsv",
+    ".tmx": "tmx",
+    ".jsonl": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+}
 
 
 class GeneratedSource(BaseModel):
@@ -222,9 +228,7 @@ def _paired_input(fetcher: _Fetcher, split: str, pair: FilePair) -> _Input:
     tgt = fetcher(pair.tgt, pair.tgt_sha256, split=split, side="tgt")
     src_name, tgt_name = location_name(pair.src), location_name(pair.tgt)
     limit = fetcher.cfg.max_extract_bytes
-    return _Input(
-        src_name, split, lambda: read_paired(src.path, tgt.path, src_name, tgt_name, limit)
-    )
+    return _Input(src_name, split, lambda: read_paired(src.path, tgt.path, src_name, tgt_name, limit))
 
 
 def _plan_generated(source: GeneratedSource) -> _Plan:
@@ -233,8 +237,11 @@ def _plan_generated(source: GeneratedSource) -> _Plan:
     module = Path(synthetic.__file__)
     plan = _Plan("generated", synthetic.SRC_LANG, synthetic.TGT_LANG)
     plan.files.append(
-        {"location": "nmt/synthetic.py", "name": module.name,
-         "sha256": hashlib.sha256(module.read_bytes()).hexdigest()}
+        {
+            "location": "nmt/synthetic.py",
+            "name": module.name,
+            "sha256": hashlib.sha256(module.read_bytes()).hexdigest(),
+        }
     )
 
     def items() -> Iterator[Item]:
@@ -290,8 +297,9 @@ def _plan_directory(source: DirectorySource, fetcher: _Fetcher) -> _Plan:
     for stem in stems:
         if is_url(source.location):
             base = source.location.rstrip("/")
-            pair = FilePair(src=f"{base}/{stem}.{source.src_lang}.gz",
-                            tgt=f"{base}/{stem}.{source.tgt_lang}.gz")
+            pair = FilePair(
+                src=f"{base}/{stem}.{source.src_lang}.gz", tgt=f"{base}/{stem}.{source.tgt_lang}.gz"
+            )
         else:
             src, tgt = (_dir_file(source, stem, lang) for lang in (source.src_lang, source.tgt_lang))
             if src is None or tgt is None:
@@ -349,15 +357,21 @@ def _plan_catalogue(source: CatalogueSource, fetcher: _Fetcher, mirror: str | No
     if source.corpus == "tatoeba":
         entry = catalogue.tatoeba(source.src_lang, source.tgt_lang)
         table = TableSource(
-            location=entry.file.location(mirror), sha256=entry.file.sha256, format="tsv",
-            member=entry.member, src_field=entry.src_column, tgt_field=entry.tgt_column,
+            location=entry.file.location(mirror),
+            sha256=entry.file.sha256,
+            format="tsv",
+            member=entry.member,
+            src_field=entry.src_column,
+            tgt_field=entry.tgt_column,
         )
         plan.inputs.append(_table_input(table, fetcher))
         return plan
     for split in catalogue.multi30k(source.src_lang, source.tgt_lang, source.extra_test_sets):
         pair = FilePair(
-            src=split.src.location(mirror), tgt=split.tgt.location(mirror),
-            src_sha256=split.src.sha256, tgt_sha256=split.tgt.sha256,
+            src=split.src.location(mirror),
+            tgt=split.tgt.location(mirror),
+            src_sha256=split.src.sha256,
+            tgt_sha256=split.tgt.sha256,
         )
         try:
             plan.inputs.append(_paired_input(fetcher, split.split, pair))
@@ -492,9 +506,7 @@ def run_acquire(cfg: AcquireConfig, out_dir: Path) -> dict:
         manifest = read_json(manifest_path)
         outputs = [manifest.get("outputs", {}).get(k) for k in ("pairs", "rejects")]
         outputs += list(manifest.get("outputs", {}).get("gold", {}).values())
-        if manifest.get("fingerprint") == fingerprint and all(
-            o and (out_dir / o).is_file() for o in outputs
-        ):
+        if manifest.get("fingerprint") == fingerprint and all(o and (out_dir / o).is_file() for o in outputs):
             log.info("acquire: %s is up to date (fingerprint %s)", out_dir, fingerprint[:12])
             return {**manifest, "cached": True, "out_dir": str(out_dir)}
 
@@ -524,6 +536,10 @@ def run_acquire(cfg: AcquireConfig, out_dir: Path) -> dict:
     write_json(manifest_path, manifest)
     log.info(
         "acquire: %d pairs %s, %d rejects %s -> %s",
-        manifest["pairs_total"], counts, manifest["rejects_total"], manifest["rejects"], out_dir,
+        manifest["pairs_total"],
+        counts,
+        manifest["rejects_total"],
+        manifest["rejects"],
+        out_dir,
     )
     return {**manifest, "cached": False, "out_dir": str(out_dir)}

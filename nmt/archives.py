@@ -144,7 +144,8 @@ def find_member(root: Path, pattern: str | None, archive: str) -> Path:
     rel = [p.relative_to(root).as_posix() for p in files]
     if pattern is not None:
         hits = [
-            p for p, r in zip(files, rel, strict=True)
+            p
+            for p, r in zip(files, rel, strict=True)
             if fnmatch.fnmatch(r, pattern) or fnmatch.fnmatch(p.name, pattern)
         ]
     else:

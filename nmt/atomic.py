@@ -52,9 +52,7 @@ def read_json(path: str | os.PathLike) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-def write_parquet(
-    path: str | os.PathLike, table: pa.Table, row_group_size: int = 128 * 1024
-) -> None:
+def write_parquet(path: str | os.PathLike, table: pa.Table, row_group_size: int = 128 * 1024) -> None:
     """Write an Arrow table as zstd Parquet atomically."""
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression="zstd", row_group_size=row_group_size)

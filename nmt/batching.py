@@ -237,9 +237,7 @@ class BatchStream:
         """The batches of `epoch` (the latest epoch's plan is cached)."""
         if epoch not in self._plans:
             self._plans = {
-                epoch: plan_epoch(
-                    self.data_of(epoch), self.batch_tokens, self.seed, epoch, self.pool_size
-                )
+                epoch: plan_epoch(self.data_of(epoch), self.batch_tokens, self.seed, epoch, self.pool_size)
             }
         return self._plans[epoch]
 

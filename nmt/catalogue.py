@@ -51,9 +51,27 @@ TATOEBA_PINNED = {
     ),
 }
 ISO639_3 = {
-    "en": "eng", "fr": "fra", "de": "deu", "es": "spa", "it": "ita", "pt": "por", "nl": "nld",
-    "ru": "rus", "tr": "tur", "pl": "pol", "ja": "jpn", "zh": "cmn", "ar": "ara", "fi": "fin",
-    "hu": "hun", "cs": "ces", "sv": "swe", "da": "dan", "el": "ell", "he": "heb", "uk": "ukr",
+    "en": "eng",
+    "fr": "fra",
+    "de": "deu",
+    "es": "spa",
+    "it": "ita",
+    "pt": "por",
+    "nl": "nld",
+    "ru": "rus",
+    "tr": "tur",
+    "pl": "pol",
+    "ja": "jpn",
+    "zh": "cmn",
+    "ar": "ara",
+    "fi": "fin",
+    "hu": "hun",
+    "cs": "ces",
+    "sv": "swe",
+    "da": "dan",
+    "el": "ell",
+    "he": "heb",
+    "uk": "ukr",
 }
 
 

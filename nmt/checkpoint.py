@@ -86,9 +86,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return checkpoint
 
 
-def load_model(
-    path: str | Path, device: str | torch.device = "cpu"
-) -> tuple[Seq2Seq, dict[str, Any]]:
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Seq2Seq, dict[str, Any]]:
     """Build the Seq2Seq a checkpoint describes and load its weights: (model in eval mode, meta)."""
     checkpoint = load_checkpoint(path, map_location=device)
     meta = checkpoint["meta"]
@@ -110,8 +108,7 @@ def average_checkpoints(paths: list[str | Path]) -> dict[str, Any]:
             else:
                 total[name] = tensor.double()
     model = {
-        name: (tensor / len(paths)).to(checkpoint["model"][name].dtype)
-        for name, tensor in total.items()
+        name: (tensor / len(paths)).to(checkpoint["model"][name].dtype) for name, tensor in total.items()
     }
     meta = {**checkpoint["meta"], "averaged": [str(p) for p in paths]}
     return {"meta": meta, "model": model}

@@ -36,9 +36,7 @@ class CleaningConfig(BaseModel):
     reject_empty: bool = True
     max_chars: int | None = Field(1000, gt=0, description="longest side, in characters")
     max_words: int | None = Field(None, gt=0, description="longest side, in whitespace words")
-    max_ratio: float | None = Field(
-        4.0, ge=1.0, description="longest / shortest side, in characters"
-    )
+    max_ratio: float | None = Field(4.0, ge=1.0, description="longest / shortest side, in characters")
     dedupe: bool = Field(True, description="drop repeated (src, tgt) pairs within a split")
 
 

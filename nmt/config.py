@@ -30,9 +30,7 @@ class ModelConfig(BaseModel):
 
 
 PRESETS: dict[str, ModelConfig] = {
-    "tiny": ModelConfig(
-        emb_dim=32, enc_hidden=32, dec_hidden=64, attn_dim=32, maxout_dim=32
-    ),
+    "tiny": ModelConfig(emb_dim=32, enc_hidden=32, dec_hidden=64, attn_dim=32, maxout_dim=32),
     "small": ModelConfig(
         emb_dim=128, enc_hidden=128, dec_hidden=256, attn_dim=256, maxout_dim=128, dropout=0.1
     ),

@@ -114,14 +114,10 @@ def cache_path(url: str, cache_dir: Path) -> Path:
 
 def _check_digest(location: str, expected: str | None, actual: str, what: str) -> None:
     if expected is not None and actual != expected.lower():
-        raise DigestMismatch(
-            f"{location}: sha256 {actual} does not match the expected {expected}; {what}"
-        )
+        raise DigestMismatch(f"{location}: sha256 {actual} does not match the expected {expected}; {what}")
 
 
-def fetch(
-    location: str, cache_dir: Path, cfg: DownloadConfig, sha256: str | None = None
-) -> Fetched:
+def fetch(location: str, cache_dir: Path, cfg: DownloadConfig, sha256: str | None = None) -> Fetched:
     """Return a local, complete, verified copy of `location` (a path or an http(s) URL)."""
     if not is_url(location):
         path = Path(location.removeprefix("file://")).expanduser()
@@ -206,8 +202,13 @@ def _download_once(client: httpx.Client, url: str, part: Path, cfg: DownloadConf
         with (
             open(part, mode) as fh,
             tqdm(
-                total=total, initial=have, unit="B", unit_scale=True, leave=False,
-                desc=location_name(url), disable=None,
+                total=total,
+                initial=have,
+                unit="B",
+                unit_scale=True,
+                leave=False,
+                desc=location_name(url),
+                disable=None,
             ) as bar,
         ):
             for chunk in response.iter_raw():  # as received: a cut keeps what arrived

@@ -112,8 +112,7 @@ class Attention(nn.Module):
             self.key_proj = nn.Linear(key_dim, cfg.dec_hidden, bias=False)  # W (applied to h_j)
         elif cfg.dec_hidden != key_dim:
             raise ValueError(
-                f"luong_dot attention needs dec_hidden == 2 * enc_hidden, got {cfg.dec_hidden} "
-                f"and {key_dim}"
+                f"luong_dot attention needs dec_hidden == 2 * enc_hidden, got {cfg.dec_hidden} and {key_dim}"
             )
 
     def keys(self, states: Tensor) -> Tensor:
@@ -150,8 +149,7 @@ class Decoder(nn.Module):
         in_dim += cfg.maxout_dim if cfg.input_feeding else 0
         cell = nn.GRUCell if cfg.cell == "gru" else nn.LSTMCell
         self.cells = nn.ModuleList(
-            cell(in_dim if layer == 0 else cfg.dec_hidden, cfg.dec_hidden)
-            for layer in range(cfg.dec_layers)
+            cell(in_dim if layer == 0 else cfg.dec_hidden, cfg.dec_hidden) for layer in range(cfg.dec_layers)
         )
         # U_o s + V_o E y + C_o c, as one linear map over the concatenation.
         self.readout = nn.Linear(cfg.dec_hidden + cfg.emb_dim + ctx_dim, 2 * cfg.maxout_dim)
@@ -164,9 +162,7 @@ class Decoder(nn.Module):
         hidden = hidden.view(batch, self.cfg.dec_layers, self.cfg.dec_hidden).transpose(0, 1)
         hidden = hidden.contiguous()  # [L,B,D]
         cell = torch.zeros_like(hidden) if self.cfg.cell == "lstm" else None
-        feed = (
-            hidden.new_zeros(batch, self.cfg.maxout_dim) if self.cfg.input_feeding else None
-        )
+        feed = hidden.new_zeros(batch, self.cfg.maxout_dim) if self.cfg.input_feeding else None
         return DecoderState(hidden, cell, feed)
 
     def _rnn(self, x: Tensor, state: DecoderState) -> DecoderState:
@@ -251,9 +247,7 @@ class Seq2Seq(nn.Module):
         """The decoder's initial state s_0."""
         return self.decoder.init_state(enc)
 
-    def step(
-        self, y_prev: Tensor, state: DecoderState, enc: Encoded
-    ) -> tuple[Tensor, DecoderState, Tensor]:
+    def step(self, y_prev: Tensor, state: DecoderState, enc: Encoded) -> tuple[Tensor, DecoderState, Tensor]:
         """One decoding step: logits [B,V], the new state, attention [B,S]."""
         t, state, attn = self.decoder(y_prev, state, enc)
         return self.output(t), state, attn

@@ -122,9 +122,7 @@ def read_paired(
         if s is None or t is None:
             n_src = number - 1 + (s is not None) + sum(1 for _ in src_lines)
             n_tgt = number - 1 + (t is not None) + sum(1 for _ in tgt_lines)
-            raise ReadError(
-                f"line counts differ: {src_name} has {n_src} lines, {tgt_name} has {n_tgt}"
-            )
+            raise ReadError(f"line counts differ: {src_name} has {n_src} lines, {tgt_name} has {n_tgt}")
         if s[1] is None or t[1] is None:
             yield _overlong(src_name if s[1] is None else tgt_name, number)
             continue
@@ -162,9 +160,7 @@ def read_tsv(
             continue
         fields = text.split("\t")
         if len(fields) < need:
-            yield Reject(
-                name, number, "bad_columns", f"{len(fields)} columns, need {need}", escape_raw(text)
-            )
+            yield Reject(name, number, "bad_columns", f"{len(fields)} columns, need {need}", escape_raw(text))
             continue
         split = fields[columns[2]] if len(columns) > 2 else None
         yield RawPair(name, number, fields[columns[0]], fields[columns[1]], split)
@@ -187,11 +183,7 @@ def read_jsonl(
         except json.JSONDecodeError as exc:
             yield Reject(name, number, "bad_record", f"invalid JSON: {exc.msg}", escape_raw(text))
             continue
-        bad = (
-            [k for k in keys if not isinstance(record.get(k), str)]
-            if isinstance(record, dict)
-            else keys
-        )
+        bad = [k for k in keys if not isinstance(record.get(k), str)] if isinstance(record, dict) else keys
         if bad:
             detail = f"fields {bad} missing or not strings"
             yield Reject(name, number, "bad_record", detail, escape_raw(text))
@@ -200,9 +192,7 @@ def read_jsonl(
         yield RawPair(name, number, record[src_key], record[tgt_key], split)
 
 
-def read_parquet(
-    path: Path, name: str, src_col: str, tgt_col: str, split_col: str | None
-) -> Iterator[Item]:
+def read_parquet(path: Path, name: str, src_col: str, tgt_col: str, split_col: str | None) -> Iterator[Item]:
     """Read string columns of a Parquet file; record numbers are 1-based rows."""
     columns = [src_col, tgt_col] + ([] if split_col is None else [split_col])
     pf = pq.ParquetFile(path)
@@ -210,9 +200,9 @@ def read_parquet(
     for col in columns:
         if col not in schema.names:
             raise ReadError(f"{name}: no column {col!r}; columns are {schema.names}")
-        if not (pa.types.is_string(schema.field(col).type) or pa.types.is_large_string(
-            schema.field(col).type
-        )):
+        if not (
+            pa.types.is_string(schema.field(col).type) or pa.types.is_large_string(schema.field(col).type)
+        ):
             raise ReadError(f"{name}: column {col!r} is {schema.field(col).type}, not a string")
     number = 0
     for batch in pf.iter_batches(columns=columns, batch_size=65536):

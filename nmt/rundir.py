@@ -1,20 +1,20 @@
 """Where each stage of a run reads and writes its files.
 
-    <run>/report.json                 every stage's summary and the test scores
-    <run>/acquire/pairs.parquet       PAIRS (all splits, `split` column)
-    <run>/acquire/rejects.parquet     REJECTS
-    <run>/acquire/manifest.json       sources, digests, counts per split and per reject reason
-    <run>/acquire/gold/<split>.talp   gold word alignments, where the corpus has them
-    <run>/tokenize/spm.model|.vocab   the sentencepiece model (joint source+target)
-    <run>/tokenize/<split>.parquet    TOKENS, one file per split
-    <run>/tokenize/manifest.json      settings, model sha256, length statistics
-    <run>/train/config.json           the full training configuration
-    <run>/train/checkpoints/          last.pt, best.pt (full training state)
-    <run>/train/metrics.jsonl         one line per validation
-    <run>/train/summary.json          the train stage's summary
-    <run>/translate/<job>/            translated documents, translations/alignments/errors tables
-    <run>/evaluate/<split>.hyp.txt    detokenized test-set hypotheses
-    <run>/evaluate/scores.json        BLEU/chrF with sacrebleu signatures
+<run>/report.json                 every stage's summary and the test scores
+<run>/acquire/pairs.parquet       PAIRS (all splits, `split` column)
+<run>/acquire/rejects.parquet     REJECTS
+<run>/acquire/manifest.json       sources, digests, counts per split and per reject reason
+<run>/acquire/gold/<split>.talp   gold word alignments, where the corpus has them
+<run>/tokenize/spm.model|.vocab   the sentencepiece model (joint source+target)
+<run>/tokenize/<split>.parquet    TOKENS, one file per split
+<run>/tokenize/manifest.json      settings, model sha256, length statistics
+<run>/train/config.json           the full training configuration
+<run>/train/checkpoints/          last.pt, best.pt (full training state)
+<run>/train/metrics.jsonl         one line per validation
+<run>/train/summary.json          the train stage's summary
+<run>/translate/<job>/            translated documents, translations/alignments/errors tables
+<run>/evaluate/<split>.hyp.txt    detokenized test-set hypotheses
+<run>/evaluate/scores.json        BLEU/chrF with sacrebleu signatures
 """
 
 from __future__ import annotations

@@ -139,17 +139,46 @@ _DETS = (
     ("", "many", "mult"),
 )
 _NUMBERS = {
-    "two": "du", "three": "tre", "four": "kvar", "five": "kin", "six": "ses", "seven": "sep",
-    "eight": "ok", "nine": "non", "ten": "dek", "twelve": "dudek",
+    "two": "du",
+    "three": "tre",
+    "four": "kvar",
+    "five": "kin",
+    "six": "ses",
+    "seven": "sep",
+    "eight": "ok",
+    "nine": "non",
+    "ten": "dek",
+    "twelve": "dudek",
 }
 _PREPS_XX = ("en", "sur", "sub", "dop", "pres", "kon", "sin", "ab", "per", "tra", "inte", "lat")
-_SUBJECTS = (("I", "jo"), ("you", "ti"), ("he", "lu"), ("she", "lei"), ("it", "zo"),
-             ("we", "noi"), ("they", "ili"))
+_SUBJECTS = (
+    ("I", "jo"),
+    ("you", "ti"),
+    ("he", "lu"),
+    ("she", "lei"),
+    ("it", "zo"),
+    ("we", "noi"),
+    ("they", "ili"),
+)
 _SUBJECT_PERSON = (_P1SG, _P2SG, _P3SG, _P3SG, _P3SG, _P1PL, _P3PL)
-_OBJECTS = (("me", "jon"), ("you", "tin"), ("him", "lun"), ("her", "lein"), ("it", "zon"),
-            ("us", "noin"), ("them", "ilin"))
-_COMPLEMENTIZERS = {"that": "ke", "because": "kar", "when": "kwan", "if": "se",
-                    "although": "malke", "while": "dum", "until": "gis"}
+_OBJECTS = (
+    ("me", "jon"),
+    ("you", "tin"),
+    ("him", "lun"),
+    ("her", "lein"),
+    ("it", "zon"),
+    ("us", "noin"),
+    ("them", "ilin"),
+)
+_COMPLEMENTIZERS = {
+    "that": "ke",
+    "because": "kar",
+    "when": "kwan",
+    "if": "se",
+    "although": "malke",
+    "while": "dum",
+    "until": "gis",
+}
 _CONJUNCTIONS = {"and": "e", "but": "ma", "or": "au", "so": "tal"}
 _NEG_BEFORE, _NEG_AFTER = "nu", "pa"
 _AUXILIARIES = {"past": "ev", "future": "vol", "perfect": "av"}
@@ -207,8 +236,13 @@ class _Verb:
 def _coin(rng: random.Random, taken: set[str], forms) -> tuple[str, ...]:
     """Draw CV+CVC stems until all of a stem's forms are unused; reserve and return them."""
     while True:
-        stem = (rng.choice("bdfgklmnprstvz") + rng.choice("aeiou") + rng.choice("bdfgklmnprstvz")
-                + rng.choice("aeiou") + rng.choice("bdfgklmnprstvz"))
+        stem = (
+            rng.choice("bdfgklmnprstvz")
+            + rng.choice("aeiou")
+            + rng.choice("bdfgklmnprstvz")
+            + rng.choice("aeiou")
+            + rng.choice("bdfgklmnprstvz")
+        )
         made = forms(stem)
         if not taken.intersection(made) and len(set(made)) == len(made):
             taken.update(made)
@@ -232,30 +266,35 @@ def _build_lexicon():
         ends = _NOUN_END[feminine::2]
         singular, plural = _coin(rng, taken, lambda s, ends=ends: (s + ends[0], s + ends[1]))
         forms = (singular, singular, plural, plural)
-        nouns.append(_Noun(sg, pl or sg + ("es" if sg.endswith(("x", "ch", "s")) else "s"),
-                           feminine, forms))
-    adjectives = [_Adjective(en, _coin(rng, taken, lambda s: tuple(s + e for e in _ADJ_END)))
-                  for en in _ADJS_EN]
+        nouns.append(_Noun(sg, pl or sg + ("es" if sg.endswith(("x", "ch", "s")) else "s"), feminine, forms))
+    adjectives = [
+        _Adjective(en, _coin(rng, taken, lambda s: tuple(s + e for e in _ADJ_END))) for en in _ADJS_EN
+    ]
     adverbs = {en: _coin(rng, taken, lambda s: (s + _ADVERB,))[0] for en in _ADVS_EN}
 
     def verb(entry: str, particle: str = "") -> _Verb:
         base, *rest = entry.split(":")
         past = rest[0] if rest else _regular_past(base)
         participle = rest[1] if rest else past
-        forms = _coin(rng, taken, lambda s: (*(s + e for e in _PERSON_END),
-                                             s + _PARTICIPLE, s + _INFINITIVE))
-        return _Verb(base, _third_singular(base), past, participle, forms[:5], forms[5],
-                     forms[6], particle)
+        forms = _coin(rng, taken, lambda s: (*(s + e for e in _PERSON_END), s + _PARTICIPLE, s + _INFINITIVE))
+        return _Verb(base, _third_singular(base), past, participle, forms[:5], forms[5], forms[6], particle)
 
     particles = iter(_SEPARABLE_PARTICLES)
 
     def verbs(entries: list[str]) -> tuple[_Verb, ...]:
         return tuple(verb(e[1:], next(particles)) if e[0] == "+" else verb(e) for e in entries)
 
-    transitive, intransitive, saying = (verbs(x) for x in
-                                        (_TRANSITIVE_EN, _INTRANSITIVE_EN, _SAYING_EN))
-    be = _Verb("be", "is", "was", "been", tuple(_COPULA + e for e in _PERSON_END),
-               _COPULA + _PARTICIPLE, _COPULA + _INFINITIVE, "")
+    transitive, intransitive, saying = (verbs(x) for x in (_TRANSITIVE_EN, _INTRANSITIVE_EN, _SAYING_EN))
+    be = _Verb(
+        "be",
+        "is",
+        "was",
+        "been",
+        tuple(_COPULA + e for e in _PERSON_END),
+        _COPULA + _PARTICIPLE,
+        _COPULA + _INFINITIVE,
+        "",
+    )
     return tuple(nouns), tuple(adjectives), adverbs, transitive, intransitive, saying, be
 
 
@@ -314,8 +353,7 @@ class _Sentence:
         if plural and self.chance(0.15):
             det_en, det_xx = self.pick(_NUMBER_LIST)
         else:
-            det = _DETS[0] if self.chance(0.5) else self.pick(
-                _PLURAL_DETS if plural else _SINGULAR_DETS)
+            det = _DETS[0] if self.chance(0.5) else self.pick(_PLURAL_DETS if plural else _SINGULAR_DETS)
             det_en, det_xx = det[plural], det[2] + _DET_END[agr]
             if det_en == "a" and next_en[0] in "aeiou":
                 det_en = "an"
@@ -325,11 +363,10 @@ class _Sentence:
         if prep is not None and det_en == "the":
             out = [(_PREP_XX[self.src[prep]] + det_xx, (prep,), (d,))]
         else:
-            out = ([(_PREP_XX[self.src[prep]], (prep,), ())] if prep is not None else [])
+            out = [(_PREP_XX[self.src[prep]], (prep,), ())] if prep is not None else []
             out.append((det_xx, (d,), ()))
         out.append((noun.forms[agr], (n,), ()))
-        out.extend((a.forms[agr], (i,), ()) for a, i in zip(adjs[::-1], adj_idx[::-1],
-                                                             strict=True))
+        out.extend((a.forms[agr], (i,), ()) for a, i in zip(adjs[::-1], adj_idx[::-1], strict=True))
         if allow_pp and self.chance(0.12):
             out += self.prep_phrase()
         return out, plural
@@ -347,8 +384,7 @@ class _Sentence:
         simple = verb is _BE or not negated  # no do-support or auxiliary in English
         neg = -1
         if tense == "present" and simple:
-            v = self.add(_BE_PRESENT[person] if verb is _BE else
-                         verb.third if third else verb.base)
+            v = self.add(_BE_PRESENT[person] if verb is _BE else verb.third if third else verb.base)
             if negated:
                 neg = self.add("not")
             finite: _Word = (verb.present_xx[person], (v,), ())
@@ -387,8 +423,7 @@ class _Sentence:
         else:
             subject, plural = self.noun_phrase(allow_pp=True)
             person = _P3PL if plural else _P3SG
-        kind = self.rng.choices(("tr", "intr", "be", "say"),
-                                (50, 20, 15, 15 if depth < _MAX_DEPTH else 0))[0]
+        kind = self.rng.choices(("tr", "intr", "be", "say"), (50, 20, 15, 15 if depth < _MAX_DEPTH else 0))[0]
         verb = {"tr": _TRANSITIVE, "intr": _INTRANSITIVE, "say": _SAYING}.get(kind, (_BE,))
         finite, final = self.verb_group(self.pick(verb), person)
         obj: list[_Word] = []
@@ -428,8 +463,7 @@ class _Sentence:
         words = self.clause(0, False)
         if self.chance(0.12):
             conj = self.pick(_CONJUNCTION_LIST)
-            words = [*words, (_CONJUNCTIONS[conj], (self.add(conj),), ()),
-                     *self.clause(0, False)]
+            words = [*words, (_CONJUNCTIONS[conj], (self.add(conj),), ()), *self.clause(0, False)]
         words.append((".", (self.add("."),), ()))
         return words
 
@@ -445,8 +479,12 @@ def _pairs(rng: random.Random) -> Iterator[GeneratedPair]:
         words = s.sentence()
         if not (MIN_LEN <= len(s.src) <= MAX_LEN and MIN_LEN <= len(words) <= MAX_LEN):
             continue
-        links = sorted((i + 1, j + 1, sep) for j, (_, sure, possible) in enumerate(words)
-                       for sep, idx in (("-", sure), ("p", possible)) for i in idx)
+        links = sorted(
+            (i + 1, j + 1, sep)
+            for j, (_, sure, possible) in enumerate(words)
+            for sep, idx in (("-", sure), ("p", possible))
+            for i in idx
+        )
         yield GeneratedPair(
             src=" ".join([_capitalise(s.src[0]), *s.src[1:]]),
             tgt=" ".join([_capitalise(words[0][0]), *(w[0] for w in words[1:])]),
@@ -480,6 +518,8 @@ def generate_splits(seed: int, sizes: dict[str, int]) -> dict[str, list[Generate
     if any(size < 0 for size in sizes.values()):
         raise ValueError(f"split sizes must be >= 0, got {sizes}")
     used: set[str] = set()
-    drawn = {name: _distinct(_pairs(random.Random(f"{seed}/{name}")), size, used)
-             for name, size in sorted(sizes.items(), key=lambda kv: kv[1])}
+    drawn = {
+        name: _distinct(_pairs(random.Random(f"{seed}/{name}")), size, used)
+        for name, size in sorted(sizes.items(), key=lambda kv: kv[1])
+    }
     return {name: drawn[name] for name in sizes}

@@ -239,9 +239,7 @@ def write_token_shards(
                         stack.callback(writers[split].writer.close)
                         stats[split] = LengthStats()
                     part = (  # filtering copies the text: skip it when the chunk is one split
-                        batch
-                        if len(names) == 1
-                        else batch.filter(pc.equal(batch.column("split"), split))
+                        batch if len(names) == 1 else batch.filter(pc.equal(batch.column("split"), split))
                     )
                     src, tgt = part.column("src").to_pylist(), part.column("tgt").to_pylist()
                     following = (split, part.column("id"), encoder.submit(encode, src, tgt))

@@ -75,8 +75,16 @@ from nmt.tokenization import SAMPLED_DIR, Tokenizer
 logger = logging.getLogger(__name__)
 
 # Settings that may differ when a run is resumed; every other setting must match.
-RESUMABLE_FIELDS = {"max_steps", "max_epochs", "max_minutes", "patience", "device",
-                    "num_threads", "log_every", "compile"}
+RESUMABLE_FIELDS = {
+    "max_steps",
+    "max_epochs",
+    "max_minutes",
+    "patience",
+    "device",
+    "num_threads",
+    "log_every",
+    "compile",
+}
 
 
 class TrainConfig(BaseModel):
@@ -192,8 +200,7 @@ class Distributed:
     def from_env(cls) -> Distributed:
         """Read RANK / WORLD_SIZE / LOCAL_RANK set by torchrun (a single process otherwise)."""
         env = os.environ
-        return cls(int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)),
-                   int(env.get("LOCAL_RANK", 0)))
+        return cls(int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_RANK", 0)))
 
 
 def build_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
@@ -228,9 +235,7 @@ class Trainer:
                 [valid.tgt(i).tolist() for i in range(cfg.valid_sentences)],
             )
         self.valid_data = valid
-        self.references = self.tokenizer.decode_tgt(
-            [valid.tgt(i).tolist() for i in range(len(valid))]
-        )
+        self.references = self.tokenizer.decode_tgt([valid.tgt(i).tolist() for i in range(len(valid))])
 
         torch.manual_seed(cfg.seed)
         self.model = Seq2Seq(
@@ -244,12 +249,19 @@ class Trainer:
             self.train_model = torch.compile(self.train_model, dynamic=True)
         self.optimizer = build_optimizer(cfg, self.model.parameters())
         self.schedule = LRSchedule(
-            self.optimizer, cfg.learning_rate(), cfg.warmup_steps, cfg.decay_factor,
-            cfg.decay_patience, cfg.min_lr,
+            self.optimizer,
+            cfg.learning_rate(),
+            cfg.warmup_steps,
+            cfg.decay_factor,
+            cfg.decay_patience,
+            cfg.min_lr,
         )
         epoch_data = sampled_epochs(Path(tokenize_dir), self.train_data) if cfg.subword_sampling else None
         self.stream = BatchStream(
-            self.train_data, cfg.batch_tokens, cfg.seed, group=ddp.world * cfg.accum_steps,
+            self.train_data,
+            cfg.batch_tokens,
+            cfg.seed,
+            group=ddp.world * cfg.accum_steps,
             epoch_data=epoch_data,
         )
         self.progress = Progress()
@@ -333,11 +345,7 @@ class Trainer:
         for k, index in enumerate(mine):
             batch = make_batch(self.train_data, index).to(self.device)
             last = k == len(mine) - 1
-            sync = (
-                contextlib.nullcontext()
-                if last or ddp.world == 1
-                else self._ddp_module().no_sync()
-            )
+            sync = contextlib.nullcontext() if last or ddp.world == 1 else self._ddp_module().no_sync()
             with sync:
                 with self.autocast:
                     logits, _ = self.train_model(batch.src, batch.src_len, batch.tgt_in)
@@ -413,7 +421,11 @@ class Trainer:
         resumed_from, elapsed_before, started = p.step, p.elapsed, time.monotonic()
         logger.info(
             "training %s (%d parameters) on %s, world %d, from step %d",
-            cfg.preset, count_parameters(self.model), self.device, self.ddp.world, p.step,
+            cfg.preset,
+            count_parameters(self.model),
+            self.device,
+            self.ddp.world,
+            p.step,
         )
         log_window, valid_window = Window(self.device), Window(self.device)
         groups = self.stream.groups(p.position)
@@ -450,10 +462,14 @@ class Trainer:
         elif cfg.max_steps is not None:
             eta = f" | ETA {(cfg.max_steps - p.step) * seconds / window.steps / 60:.1f} min"
         logger.info(
-            "step %d | epoch %d batch %d | loss %.3f | lr %.3g | %.2f steps/s | "
-            "%.0f tgt tok/s%s",
-            p.step, p.position.epoch, p.position.batch, window.mean_loss() or 0.0,
-            self.schedule.lr, window.steps / seconds, window.tokens * self.ddp.world / seconds,
+            "step %d | epoch %d batch %d | loss %.3f | lr %.3g | %.2f steps/s | %.0f tgt tok/s%s",
+            p.step,
+            p.position.epoch,
+            p.position.batch,
+            window.mean_loss() or 0.0,
+            self.schedule.lr,
+            window.steps / seconds,
+            window.tokens * self.ddp.world / seconds,
             eta,
         )
 
@@ -478,15 +494,23 @@ class Trainer:
         if not self.ddp.main:
             return
         record = {
-            "step": p.step, "epoch": p.position.epoch, "train_loss": train_loss, **valid,
-            "lr": self.schedule.lr, "tokens_per_s": p.tokens / max(p.train_seconds, 1e-9),
-            "elapsed": round(p.elapsed, 3), "best": improved,
+            "step": p.step,
+            "epoch": p.position.epoch,
+            "train_loss": train_loss,
+            **valid,
+            "lr": self.schedule.lr,
+            "tokens_per_s": p.tokens / max(p.train_seconds, 1e-9),
+            "elapsed": round(p.elapsed, 3),
+            "best": improved,
         }
         with self.metrics_path.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
         logger.info(
             "validation at step %d: loss %.4f, BLEU %.2f%s",
-            p.step, valid["valid_loss"], valid["valid_bleu"], " (best)" if improved else "",
+            p.step,
+            valid["valid_loss"],
+            valid["valid_bleu"],
+            " (best)" if improved else "",
         )
         last = self.checkpoints / "last.pt"
         self.save(last)
@@ -601,14 +625,17 @@ def run_train(
         if last.exists():
             trainer.resume(last)
         if ddp.main:
-            write_json(out_dir / "config.json", {
-                **cfg.model_dump(),
-                "resolved_model": trainer.model.cfg.model_dump(),
-                "src_vocab": trainer.model.src_vocab,
-                "tgt_vocab": trainer.model.tgt_vocab,
-                "tokenizer_sha256": trainer.tokenizer.sha256,
-                "world_size": ddp.world,
-            })
+            write_json(
+                out_dir / "config.json",
+                {
+                    **cfg.model_dump(),
+                    "resolved_model": trainer.model.cfg.model_dump(),
+                    "src_vocab": trainer.model.src_vocab,
+                    "tgt_vocab": trainer.model.tgt_vocab,
+                    "tokenizer_sha256": trainer.tokenizer.sha256,
+                    "world_size": ddp.world,
+                },
+            )
         summary = trainer.run()
     finally:
         if started_group:
