@@ -122,7 +122,12 @@ def test_local_files_bad_lines_go_to_rejects(messy, tmp_path):
     assert len(rejects[("train.en", 5)]["raw"]) < 3000
     assert "train.en:1" in rejects[("train.en", 7)]["detail"]
     assert summary["rejects"] == {
-        "duplicate": 1, "empty": 1, "invalid_utf8": 1, "length_ratio": 1, "nul_byte": 1, "too_long": 1
+        "duplicate": 1,
+        "empty": 1,
+        "invalid_utf8": 1,
+        "length_ratio": 1,
+        "nul_byte": 1,
+        "too_long": 1,
     }
     manifest = read_json(out / "manifest.json")
     names = sorted(f["name"] for f in manifest["files"])
@@ -190,7 +195,9 @@ def test_multi30k_through_mirror_over_http(corpora_server, tmp_path, monkeypatch
     assert summary["counts"] == {"train": 28995, "valid": 1014, "test": 1000}
     assert summary["rejects"] == {"duplicate": 3, "length_ratio": 2}
     assert sorted(s["split"] for s in summary["skipped"]) == [
-        "test_2017_flickr", "test_2017_mscoco", "test_2018_flickr"
+        "test_2017_flickr",
+        "test_2017_mscoco",
+        "test_2018_flickr",
     ]
     assert summary["mirror"] == corpora_server.url
     assert len(summary["files"]) == 6 and all(f["verified"] for f in summary["files"])
@@ -307,32 +314,55 @@ def test_tsv_reader_with_header_inside_tar_gz(tmp_path):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tf.addfile(info, io.BytesIO(data))
-    source = {"kind": "table", "location": str(archive), "src_field": "en", "tgt_field": "de",
-              "split_field": "set"}
+    source = {
+        "kind": "table",
+        "location": str(archive),
+        "src_field": "en",
+        "tgt_field": "de",
+        "split_field": "set",
+    }
     assert _table_pairs(tmp_path, source) == PAIRS_IN
     (reject,) = read_rejects(tmp_path / "out")
     assert (reject["origin"], reject["line"], reject["reason"]) == (
-        "corpus.tar.gz/corpus/pairs.tsv", 5, "bad_columns"
+        "corpus.tar.gz/corpus/pairs.tsv",
+        5,
+        "bad_columns",
     )
 
 
 def test_jsonl_reader_gz(tmp_path):
     lines = [json.dumps({"en": s, "de": t, "split": sp}) for s, t, sp in PAIRS_IN] + ["{oops", '{"en": 1}']
     (tmp_path / "c.jsonl.gz").write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
-    source = {"kind": "table", "location": str(tmp_path / "c.jsonl.gz"), "src_field": "en",
-              "tgt_field": "de", "split_field": "split"}
+    source = {
+        "kind": "table",
+        "location": str(tmp_path / "c.jsonl.gz"),
+        "src_field": "en",
+        "tgt_field": "de",
+        "split_field": "split",
+    }
     assert _table_pairs(tmp_path, source) == PAIRS_IN
     assert [(r["line"], r["reason"]) for r in read_rejects(tmp_path / "out")] == [
-        (4, "bad_record"), (5, "bad_record")
+        (4, "bad_record"),
+        (5, "bad_record"),
     ]
 
 
 def test_parquet_reader(tmp_path):
-    table = pa.table({"s": [p[0] for p in PAIRS_IN] + [None], "t": [p[1] for p in PAIRS_IN] + ["x"],
-                      "k": [p[2] for p in PAIRS_IN] + ["train"]})
+    table = pa.table(
+        {
+            "s": [p[0] for p in PAIRS_IN] + [None],
+            "t": [p[1] for p in PAIRS_IN] + ["x"],
+            "k": [p[2] for p in PAIRS_IN] + ["train"],
+        }
+    )
     pq.write_table(table, tmp_path / "c.parquet")
-    source = {"kind": "table", "location": str(tmp_path / "c.parquet"), "src_field": "s",
-              "tgt_field": "t", "split_field": "k"}
+    source = {
+        "kind": "table",
+        "location": str(tmp_path / "c.parquet"),
+        "src_field": "s",
+        "tgt_field": "t",
+        "split_field": "k",
+    }
     assert _table_pairs(tmp_path, source) == PAIRS_IN
     assert [(r["line"], r["reason"]) for r in read_rejects(tmp_path / "out")] == [(4, "empty")]
 

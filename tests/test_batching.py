@@ -78,9 +78,7 @@ def test_stream_resumes_from_a_saved_position():
     steps = [next(run) for _ in range(40)]  # crosses epoch boundaries
     assert steps[-1][1].epoch >= 2
     saved = steps[16][1]
-    resumed = BatchStream(data, 300, seed=5, group=2).groups(
-        DataPosition.from_dict(saved.to_dict())
-    )
+    resumed = BatchStream(data, 300, seed=5, group=2).groups(DataPosition.from_dict(saved.to_dict()))
     for group, pos in steps[17:]:
         group2, pos2 = next(resumed)
         assert pos == pos2

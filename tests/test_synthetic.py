@@ -21,10 +21,40 @@ from nmt.synthetic import (
 
 LINK = re.compile(r"(\d+)([-p])(\d+)")
 ADJECTIVES = set(synthetic._ADJS_EN)
-ATTRIBUTIVE_BEFORE = {"the", "a", "an", "this", "these", "my", "your", "his", "our", "their",
-                      "every", "some", "many", "two", "three", "ten", "twelve"} | ADJECTIVES
-DETERMINERS = {"the", "this", "these", "my", "your", "his", "our", "their", "every", "some",
-               "many", "a", "an"}
+ATTRIBUTIVE_BEFORE = {
+    "the",
+    "a",
+    "an",
+    "this",
+    "these",
+    "my",
+    "your",
+    "his",
+    "our",
+    "their",
+    "every",
+    "some",
+    "many",
+    "two",
+    "three",
+    "ten",
+    "twelve",
+} | ADJECTIVES
+DETERMINERS = {
+    "the",
+    "this",
+    "these",
+    "my",
+    "your",
+    "his",
+    "our",
+    "their",
+    "every",
+    "some",
+    "many",
+    "a",
+    "an",
+}
 ADJ_ENDING = {"o": "el", "a": "al", "i": "eli", "e": "ali"}
 
 
@@ -211,8 +241,7 @@ def test_one_to_many_and_many_to_one(sample):
 
 
 def test_subordinate_clauses_are_verb_final(sample):
-    clause_words = {"that", "because", "when", "if", "although", "while", "until",
-                    "and", "but", "or", "so"}
+    clause_words = {"that", "because", "when", "if", "although", "while", "until", "and", "but", "or", "so"}
     checked = 0
     for pair in sample:
         src, tgt, sure = pair.src.split(), pair.tgt.split(), targets(pair)

@@ -258,8 +258,14 @@ def test_pipeline_chunking_does_not_change_the_bytes(corpus, joint, tmp_path, mo
     tok = Tokenizer.load(out)
     monkeypatch.setattr(token_shards, "ENCODE_ROWS", encode_rows)
     stats = token_shards.write_token_shards(
-        corpus[0], tmp_path, (tok.src, tok.tgt), file_name=lambda s: f"{s}.parquet",
-        metadata=tokens_metadata(out, "train"), row_group_rows=100, threads=2, length_limit=100,
+        corpus[0],
+        tmp_path,
+        (tok.src, tok.tgt),
+        file_name=lambda s: f"{s}.parquet",
+        metadata=tokens_metadata(out, "train"),
+        row_group_rows=100,
+        threads=2,
+        length_limit=100,
     )
     assert set(stats) == {"train", "valid", "test"}
     for split in stats:

@@ -31,7 +31,11 @@ def make_tokenize_dir(path: Path, n_train: int = 300, n_valid: int = 20) -> Path
     model = io.BytesIO()
     spm.SentencePieceTrainer.train(
         sentence_iterator=iter([p.src for p in splits["train"]] + [p.tgt for p in splits["train"]]),
-        model_writer=model, vocab_size=200, hard_vocab_limit=False, minloglevel=2, **SPECIAL_IDS,
+        model_writer=model,
+        vocab_size=200,
+        hard_vocab_limit=False,
+        minloglevel=2,
+        **SPECIAL_IDS,
     )
     write_bytes(path / "spm.model", model.getvalue())
     tok = Tokenizer.load(path)
@@ -40,8 +44,11 @@ def make_tokenize_dir(path: Path, n_train: int = 300, n_valid: int = 20) -> Path
         t = tok.encode_tgt([p.tgt for p in pairs])
         table = pa.table(
             {
-                "id": range(len(s)), "src_ids": s, "tgt_ids": t,
-                "src_len": [len(x) for x in s], "tgt_len": [len(x) for x in t],
+                "id": range(len(s)),
+                "src_ids": s,
+                "tgt_ids": t,
+                "src_len": [len(x) for x in s],
+                "tgt_len": [len(x) for x in t],
             },
             schema=TOKENS,
         )
@@ -56,8 +63,13 @@ def tokenize_dir(tmp_path_factory) -> Path:
 
 def config(**overrides) -> TrainConfig:
     settings = dict(
-        preset="tiny", batch_tokens=256, lr=3e-3, max_epochs=None, valid_every=25,
-        log_every=10, num_threads=1,
+        preset="tiny",
+        batch_tokens=256,
+        lr=3e-3,
+        max_epochs=None,
+        valid_every=25,
+        log_every=10,
+        num_threads=1,
     )
     return TrainConfig(**{**settings, **overrides})
 
@@ -97,7 +109,8 @@ def test_time_budget_epochs_and_early_stopping(tokenize_dir, tmp_path):
     # The whole budget (1.2 s) is used, and training stops within a step or two after it.
     assert budget["stopped"] == "time_budget" and 1.2 <= budget["seconds"] < 10
     early = run_train(
-        tokenize_dir, config(lr=1e-9, valid_every=5, patience=2, best_metric="loss"),
+        tokenize_dir,
+        config(lr=1e-9, valid_every=5, patience=2, best_metric="loss"),
         tmp_path / "c",
     )
     assert early["stopped"] == "early_stopping" and early["steps"] <= 15
@@ -168,12 +181,15 @@ def test_ddp_step_matches_single_process(tokenize_dir, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
     result = subprocess.run(
-        [*torchrun, "-m", "nmt.train", str(tokenize_dir), str(tmp_path / "ddp"),
-         "--config", str(cfg_path)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+        [*torchrun, "-m", "nmt.train", str(tokenize_dir), str(tmp_path / "ddp"), "--config", str(cfg_path)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    summary = json.loads(result.stdout[result.stdout.index("{"):])
+    summary = json.loads(result.stdout[result.stdout.index("{") :])
     assert summary["world_size"] == 2
     assert summary["target_tokens"] == single["target_tokens"]
     run_train(tokenize_dir, base.model_copy(update={"max_steps": 0}), tmp_path / "zero")
@@ -187,8 +203,15 @@ def test_ddp_step_matches_single_process(tokenize_dir, tmp_path):
 
 def test_warmup_plateau_decay_adadelta_and_averaging(tokenize_dir, tmp_path):
     cfg = config(
-        optimizer="adadelta", max_steps=20, valid_every=5, warmup_steps=10, lr=1e-9,
-        decay_patience=1, decay_factor=0.5, best_metric="loss", average_last=2,
+        optimizer="adadelta",
+        max_steps=20,
+        valid_every=5,
+        warmup_steps=10,
+        lr=1e-9,
+        decay_patience=1,
+        decay_factor=0.5,
+        best_metric="loss",
+        average_last=2,
     )
     summary = run_train(tokenize_dir, cfg, tmp_path)
     rows = metrics(tmp_path)
@@ -221,8 +244,13 @@ def test_subword_sampling_reads_a_sampled_copy_per_epoch(tmp_path):
         s = tok.encode_src([p.src for p in splits], sample=True, alpha=0.1)
         t = tok.encode_tgt([p.tgt for p in splits], sample=True, alpha=0.1)
         table = pa.table(
-            {"id": ids, "src_ids": s, "tgt_ids": t,
-             "src_len": [len(x) for x in s], "tgt_len": [len(x) for x in t]},
+            {
+                "id": ids,
+                "src_ids": s,
+                "tgt_ids": t,
+                "src_len": [len(x) for x in s],
+                "tgt_len": [len(x) for x in t],
+            },
             schema=TOKENS,
         )
         write_parquet(tok_dir / "sampled" / f"train-{k}.parquet", table)
