@@ -229,8 +229,10 @@ def main() -> None:
     print(" ".join(f"{c:>22}" for c in columns))
     for r in rows:
         print(" ".join(f"{r[c]!s:>22}" for c in columns))
-    print(f"ratio (lowest) = {result['ratio']}  load avg {info['load_avg_at_start']} -> "
-          f"{info['load_avg_at_end']}  -> {args.out}")
+    print(
+        f"ratio (lowest) = {result['ratio']}  load avg {info['load_avg_at_start']} -> "
+        f"{info['load_avg_at_end']}  -> {args.out}"
+    )
 
 
 if __name__ == "__main__":

@@ -84,8 +84,14 @@ def train_config(device: str, bf16: bool, batch_tokens: int, input_feeding: bool
     input_feeding=True is the peers' configuration (the notes): base plus input feeding.
     """
     return TrainConfig(
-        preset="base", model={"input_feeding": input_feeding}, batch_tokens=batch_tokens,
-        optimizer="adam", lr=1e-3, device=device, bf16=bf16, max_epochs=None,
+        preset="base",
+        model={"input_feeding": input_feeding},
+        batch_tokens=batch_tokens,
+        optimizer="adam",
+        lr=1e-3,
+        device=device,
+        bf16=bf16,
+        max_epochs=None,
     )
 
 
@@ -115,16 +121,20 @@ def child(variant: str, seconds: float, batch_tokens: int, warmup_steps: int = 3
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
     if device == "cuda":
         peak = torch.cuda.max_memory_allocated() / 2**30
-    print(json.dumps({
-        "variant": variant,
-        "tokens_per_s": round(tokens / elapsed, 1),
-        "peak_memory_gib": round(peak, 3),
-        "peak_memory_kind": "cuda max_memory_allocated" if device == "cuda" else "max RSS",
-        "timed_steps": steps,
-        "timed_seconds": round(elapsed, 2),
-        "params": count_parameters(trainer.model),
-        "threads": torch.get_num_threads(),
-    }))
+    print(
+        json.dumps(
+            {
+                "variant": variant,
+                "tokens_per_s": round(tokens / elapsed, 1),
+                "peak_memory_gib": round(peak, 3),
+                "peak_memory_kind": "cuda max_memory_allocated" if device == "cuda" else "max RSS",
+                "timed_steps": steps,
+                "timed_seconds": round(elapsed, 2),
+                "params": count_parameters(trainer.model),
+                "threads": torch.get_num_threads(),
+            }
+        )
+    )
 
 
 def batch_stats(batch_tokens: int) -> dict:
@@ -162,8 +172,16 @@ def main() -> None:
         variants += ["cuda-fp32", "cuda-bf16"]
     results = []
     for variant in variants:
-        cmd = [sys.executable, __file__, "--child", variant, "--seconds", str(seconds),
-               "--batch-tokens", str(args.batch_tokens)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            variant,
+            "--seconds",
+            str(seconds),
+            "--batch-tokens",
+            str(args.batch_tokens),
+        ]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
     by = {r["variant"]: r for r in results}
@@ -185,7 +203,9 @@ def main() -> None:
             "variants": "cpu-fp32 and cpu-bf16: base as above; cpu-fp32-inputfeed: base with "
             "input feeding, the peers' configuration",
             "batch_tokens": args.batch_tokens,
-            "optimizer": "adam", "lr": cfg.lr, "clip": cfg.clip,
+            "optimizer": "adam",
+            "lr": cfg.lr,
+            "clip": cfg.clip,
             "timed_seconds_per_variant": seconds,
             "untimed_warmup_steps": 3,
             "quick": args.quick,
@@ -203,8 +223,10 @@ def main() -> None:
     write_json(RESULT, report)
     print(f"{'variant':<20} {'tgt tok/s':>10} {'peak GiB':>9} {'steps':>6}")
     for r in results:
-        print(f"{r['variant']:<20} {r['tokens_per_s']:>10.0f} {r['peak_memory_gib']:>9.2f} "
-              f"{r['timed_steps']:>6}")
+        print(
+            f"{r['variant']:<20} {r['tokens_per_s']:>10.0f} {r['peak_memory_gib']:>9.2f} "
+            f"{r['timed_steps']:>6}"
+        )
     for name, rate in PEERS.items():
         print(f"{name:<18} {rate:>6} (peer, from the notes)")
     print(f"wrote {RESULT}")

@@ -1,6 +1,6 @@
 """`make demo`: the pipeline flow on the generated corpus, then the run's summary.
 
-    python -m flows.demo [--minutes M] [--run-root DIR]
+python -m flows.demo [--minutes M] [--run-root DIR]
 """
 
 import argparse

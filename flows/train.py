@@ -6,6 +6,7 @@ from typing import Any
 from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 
+from flows.gpu import gpu_slot
 from nmt.pipeline import train_stage
 from nmt.train import TrainConfig
 
@@ -16,17 +17,16 @@ def _publish_metrics(run_name: str):
 
     def publish(record: dict[str, Any]) -> None:
         rows.append(record)
-        create_table_artifact(
-            rows, key="train-metrics", description=f"Validations of {run_name} so far"
-        )
+        create_table_artifact(rows, key="train-metrics", description=f"Validations of {run_name} so far")
 
     return publish
 
 
 @task(name="train-model", retries=2, retry_delay_seconds=10)
 def train_task(run_dir: Path, cfg: TrainConfig) -> dict:
-    """Train (resuming from <run_dir>/train/checkpoints/last.pt when present)."""
-    return train_stage(run_dir, cfg, on_validation=_publish_metrics(Path(run_dir).name))
+    """Train (resuming from <run_dir>/train/checkpoints/last.pt when present) holding a GPU slot."""
+    with gpu_slot():
+        return train_stage(run_dir, cfg, on_validation=_publish_metrics(Path(run_dir).name))
 
 
 @flow(name="train", flow_run_name="train {cfg.preset}")

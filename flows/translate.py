@@ -1,20 +1,68 @@
-"""Prefect flow of the translate stage."""
+"""Prefect flow of the translate stage: plan, one task per shard (thread pool or Dask cluster), finalize."""
 
 from pathlib import Path
 
-from prefect import flow, task
+from prefect import flow, task, unmapped
+from prefect.settings import PREFECT_API_URL
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from nmt.pipeline import translate_stage
-from nmt.translate import TranslateConfig
+from flows.gpu import gpu_slot
+from nmt import report
+from nmt.rundir import RunDir
+from nmt.shard_worker import run_shard
+from nmt.translate import TranslateConfig, TranslateJob, checkpoint_id, find_checkpoint, finish_job, start_job
 
 
-@task(name="translate-documents", retries=1)
-def translate_task(run_dir: Path, inputs: list[Path], cfg: TranslateConfig, job_id: str) -> dict:
-    """Translate the documents; finished shards are skipped on a retry."""
-    return translate_stage(run_dir, inputs, cfg, job_id)
+@task(name="plan-translation")
+def plan_task(run_dir: Path, inputs: list[Path], cfg: TranslateConfig, job_id: str) -> TranslateJob:
+    """Cut the inputs into shards, or find the job already complete."""
+    model_id = checkpoint_id(find_checkpoint(run_dir))
+    return start_job(inputs, model_id, cfg, RunDir(run_dir).translate_job(job_id))
+
+
+@task(name="translate-shard", retries=1)
+def shard_task(job: TranslateJob, shard: int, run_dir: Path, cfg: TranslateConfig, concurrent: int) -> dict:
+    """Translate one shard with this process's cached model in a GPU slot; finished shards are skipped."""
+    with gpu_slot():
+        return run_shard(job, shard, run_dir, cfg, concurrent)
+
+
+@task(name="finalize-translation")
+def finalize_task(run_dir: Path, job: TranslateJob, cfg: TranslateConfig) -> dict:
+    """Join the shards into the job's documents and tables; record the summary in the run report."""
+    summary = finish_job(job, cfg)
+    report.record(run_dir, "translate", summary)
+    return summary
+
+
+def shard_runner(cluster: str | None, workers: int) -> TaskRunner:
+    """A pool of `workers` threads in this process, or a client of the Dask scheduler at `cluster`."""
+    if cluster is None:
+        return ThreadPoolTaskRunner(max_workers=workers)
+    if not PREFECT_API_URL.value():
+        raise ValueError("shards on a Dask cluster report to a Prefect server: set PREFECT_API_URL")
+    from prefect_dask import DaskTaskRunner  # the optional "dask" extra
+
+    return DaskTaskRunner(address=cluster)
 
 
 @flow(name="translate", flow_run_name="translate {job_id}")
-def translate(run_dir: Path, inputs: list[Path], cfg: TranslateConfig, job_id: str) -> dict:
-    """Translate documents with the model of <run_dir> into <run_dir>/translate/<job_id>."""
-    return translate_task(run_dir, inputs, cfg, job_id)
+def translate(
+    run_dir: Path,
+    inputs: list[Path],
+    cfg: TranslateConfig,
+    job_id: str,
+    cluster: str | None = None,
+    workers: int = 1,
+) -> dict:
+    """Translate documents with the model of <run_dir> into <run_dir>/translate/<job_id>.
+
+    Shards run on `workers` threads of this process, or, given `cluster` (a Dask scheduler address
+    such as tcp://10.0.0.5:8786), on that cluster's workers, which must see the same paths.
+    """
+    job = plan_task(run_dir, inputs, cfg, job_id)
+    concurrent = workers if cluster is None else 1
+    with shard_runner(cluster, workers) as runner:
+        params = {"job": unmapped(job), "run_dir": unmapped(run_dir), "cfg": unmapped(cfg)}
+        runner.map(shard_task, {**params, "shard": job.pending, "concurrent": unmapped(concurrent)}).result()
+    return finalize_task(run_dir, job, cfg)

@@ -1,74 +1,114 @@
-"""Forced alignment: word links of given sentence pairs from the model's attention.
+"""Forced alignment: word links of given sentence pairs read off the model's attention.
 
 Input: one pair per line, `source ||| target`, both already tokenized into words separated by
 spaces. Each word is encoded into pieces on its own, so the piece -> word map is exact. The
-model reads the source and is fed the target (teacher forcing, `Seq2Seq.forward`); every
-target piece is linked to the source piece it attends to most (EOS excluded, nmt.links) and
-the links are merged to words. Output: one line per input line, Pharaoh `i-j` (0-based,
-source-target); a line that is not a pair gets an empty line and is counted in `errors`.
+model reads one side and is fed the other (teacher forcing, `Seq2Seq.forward`); its attention
+is merged to words (nmt.links.word_attention: a source word sums its pieces' weights, a target
+word averages its pieces' rows) and every target word is linked to its most attended source
+word, or to every source word at or above a threshold (nmt.links.matrix_links).
+
+`reverse` reads the pairs with a model trained in the other direction (target -> source), so
+two models' links can be symmetrised (nmt.symmetrize); links are always written source-target.
+`shift` 1 reads the attention of the step where the target word is the decoder input instead of
+the step that predicts it. Output: one line per input line, Pharaoh `i-j` (0-based); a line that
+is not a pair gets an empty line and is counted in `errors`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
+import numpy as np
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 
-from nmt.atomic import write_text
-from nmt.links import hard_links, pharaoh
+from nmt import aer
+from nmt.atomic import write_json, write_text
+from nmt.heatmap import save_heatmap
+from nmt.links import Link, matrix_links, pharaoh, word_attention
 from nmt.translate import Translator, token_batches
 from nmt.vocab import BOS, EOS, PAD
 
 log = logging.getLogger(__name__)
 
 
-def run_align(model_dir: Path, pairs: Path, out: Path, device: str = "cpu", batch_tokens: int = 4000) -> dict:
-    """Force-decode the `source ||| target` lines of `pairs` and write word links to `out`."""
-    started = time.perf_counter()
-    translator = Translator.load(Path(model_dir), device)
-    lines = Path(pairs).read_text(encoding="utf-8").splitlines()
-    links, errors = align_lines(translator, lines, batch_tokens)
-    write_text(out, "".join(x + "\n" for x in links))
-    seconds = time.perf_counter() - started
-    log.info("align: %d pairs (%d errors) in %.1f s -> %s", len(lines), errors, seconds, out)
-    return {
-        "pairs": len(lines),
-        "errors": errors,
-        "model_id": translator.model_id,
-        "out": str(out),
-        "seconds": round(seconds, 3),
-    }
+class AlignConfig(BaseModel):
+    """How attention becomes word links."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    shift: Literal[0, 1] = Field(0, description="1: read the step where the target word is the decoder input")
+    threshold: float | None = Field(
+        None, gt=0.0, le=1.0, description="link every source word with at least this weight; None: argmax"
+    )
+    reverse: bool = Field(False, description="the model translates target -> source")
+    batch_tokens: int = Field(4000, gt=0, description="padded tokens per forced-decoding batch")
 
 
-def align_lines(translator: Translator, lines: list[str], batch_tokens: int = 4000) -> tuple[list[str], int]:
-    """Word links (Pharaoh text) of `source ||| target` lines and the number of lines that are not pairs."""
-    tok = translator.tokenizer
-    pairs, bad = [], 0
+@dataclass
+class WordAlignment:
+    """One pair's attention merged to words and the links read off it."""
+
+    src_words: list[str]  # the model's source side
+    tgt_words: list[str]  # the model's target side
+    attention: np.ndarray  # float32 [len(tgt_words), len(src_words)]
+    links: set[Link]  # (source, target) of the input line, whichever side the model read
+    reverse: bool = False  # the model read the input line's target side
+
+    def heatmap(self, path: Path, title: str, links: set[Link] | None = None) -> Path:
+        """Write the attention as a PNG, outlining `links` (input line orientation; default: predicted)."""
+        shown = self.links if links is None else links
+        if self.reverse:
+            shown = {(j, i) for i, j in shown}
+        return save_heatmap(self.attention, self.src_words, self.tgt_words, path, title, shown)
+
+
+def parse_pairs(lines: list[str]) -> list[tuple[list[str], list[str]] | None]:
+    """Words of each `source ||| target` line; None where a line is not a pair of non-empty sides."""
+    out: list[tuple[list[str], list[str]] | None] = []
     for line in lines:
         src, sep, tgt = line.partition("|||")
-        if not sep or not src.split() or not tgt.split():
-            pairs.append(None)
-            bad += 1
-            continue
-        pairs.append((src.split(), tgt.split()))
+        out.append((src.split(), tgt.split()) if sep and src.split() and tgt.split() else None)
+    return out
+
+
+def align_pairs(
+    translator: Translator, pairs: list[tuple[list[str], list[str]] | None], cfg: AlignConfig
+) -> list[WordAlignment | None]:
+    """Forced alignment of word pairs (None entries stay None), in input order."""
+    tok = translator.tokenizer
     good = [k for k, p in enumerate(pairs) if p is not None]
-    src_words = tok.encode_src([w for k in good for w in pairs[k][0]])
-    tgt_words = tok.encode_tgt([w for k in good for w in pairs[k][1]])
-    encoded = {}
-    s_pos = t_pos = 0
-    for k in good:
-        n_src, n_tgt = len(pairs[k][0]), len(pairs[k][1])
-        encoded[k] = (_flatten(src_words[s_pos : s_pos + n_src]), _flatten(tgt_words[t_pos : t_pos + n_tgt]))
-        s_pos, t_pos = s_pos + n_src, t_pos + n_tgt
-    out = [""] * len(lines)
-    sizes = [max(len(encoded[k][0][0]), len(encoded[k][1][0])) + 1 for k in good]
-    for batch in token_batches(sizes, batch_tokens):
-        rows = [good[i] for i in batch]
-        for k, links in zip(rows, _force(translator, [encoded[k] for k in rows]), strict=True):
-            out[k] = links
-    return out, bad
+    sides = [(pairs[k][1], pairs[k][0]) if cfg.reverse else pairs[k] for k in good]  # model src, tgt
+    src_pieces = tok.encode_src([w for s, _ in sides for w in s])
+    tgt_pieces = tok.encode_tgt([w for _, t in sides for w in t])
+    items, s_pos, t_pos = [], 0, 0
+    for s, t in sides:
+        items.append(
+            (_flatten(src_pieces[s_pos : s_pos + len(s)]), _flatten(tgt_pieces[t_pos : t_pos + len(t)]))
+        )
+        s_pos, t_pos = s_pos + len(s), t_pos + len(t)
+    out: list[WordAlignment | None] = [None] * len(pairs)
+    sizes = [max(len(s[0]), len(t[0])) + 1 for s, t in items]
+    for batch in token_batches(sizes, cfg.batch_tokens):
+        matrices = _force(translator, [items[i] for i in batch], cfg.shift)
+        for i, matrix in zip(batch, matrices, strict=True):
+            links = set(matrix_links(matrix, cfg.threshold))  # (model src, model tgt)
+            if cfg.reverse:
+                links = {(j, i) for i, j in links}
+            out[good[i]] = WordAlignment(sides[i][0], sides[i][1], matrix, links, cfg.reverse)
+    return out
+
+
+def align_lines(
+    translator: Translator, lines: list[str], cfg: AlignConfig | None = None
+) -> tuple[list[str], int]:
+    """Word links (Pharaoh text) of `source ||| target` lines and the number of lines that are not pairs."""
+    aligned = align_pairs(translator, parse_pairs(lines), cfg or AlignConfig())
+    return [pharaoh(a.links) if a else "" for a in aligned], sum(a is None for a in aligned)
 
 
 def _flatten(words: list[list[int]]) -> tuple[list[int], list[int]]:
@@ -81,8 +121,8 @@ def _flatten(words: list[list[int]]) -> tuple[list[int], list[int]]:
 
 
 @torch.inference_mode()
-def _force(translator: Translator, items: list) -> list[str]:
-    """Word links of encoded pairs ((src ids, src word of piece), (tgt ids, tgt word of piece))."""
+def _force(translator: Translator, items: list, shift: int) -> list[np.ndarray]:
+    """Word-level attention [tgt words, src words] of encoded pairs ((src ids, word of piece), (tgt ...))."""
     device = translator.device
     batch = len(items)
     src_len = torch.tensor([len(s[0]) + 1 for s, _ in items])  # [B] with EOS
@@ -94,8 +134,71 @@ def _force(translator: Translator, items: list) -> list[str]:
         tgt_in[b, : len(t) + 1] = torch.tensor([BOS, *t])
     _, attn = translator.model(src.to(device), src_len.to(device), tgt_in.to(device))  # [B,T,S]
     attn = attn.float().cpu().numpy()
-    out = []
-    for b, ((_, src_word), (_, tgt_word)) in enumerate(items):
-        pieces = hard_links(attn[b, : int(tgt_len[b]), : int(src_len[b])])
-        out.append(pharaoh(sorted({(src_word[i], tgt_word[j]) for i, j in pieces})))
-    return out
+    return [
+        word_attention(attn[b, : int(tgt_len[b]), : int(src_len[b])], src_word, tgt_word, shift)
+        for b, ((_, src_word), (_, tgt_word)) in enumerate(items)
+    ]
+
+
+def run_align(
+    model_dir: Path,
+    pairs: Path,
+    out: Path,
+    cfg: AlignConfig | None = None,
+    device: str = "cpu",
+    gold: Path | None = None,
+    heatmaps: Path | None = None,
+    worst: int = 5,
+) -> dict:
+    """Force-align the `source ||| target` lines of `pairs` into Pharaoh links at `out`; score against `gold`.
+
+    With `heatmaps`, the attention of the `worst` sentences (by AER against the gold, else the
+    first ones) is drawn there as PNGs with the gold sure links outlined.
+    """
+    cfg = cfg or AlignConfig()
+    started = time.perf_counter()
+    translator = Translator.load(Path(model_dir), device)
+    lines = Path(pairs).read_text(encoding="utf-8").splitlines()
+    aligned = align_pairs(translator, parse_pairs(lines), cfg)
+    predicted = [a.links if a else set() for a in aligned]
+    write_text(out, "".join(pharaoh(x) + "\n" for x in predicted))
+    summary = {
+        "pairs": len(lines),
+        "errors": sum(a is None for a in aligned),
+        "model_id": translator.model_id,
+        "config": cfg.model_dump(),
+        "out": str(out),
+    }
+    gold_links = aer.read_talp(gold) if gold else None
+    if gold_links is not None:
+        summary["gold"] = str(gold)
+        summary["scores"] = aer.score(predicted, gold_links).as_dict()
+    if heatmaps is not None:
+        summary["heatmaps"] = [str(p) for p in draw_worst(aligned, gold_links, Path(heatmaps), worst)]
+    summary["seconds"] = round(time.perf_counter() - started, 3)
+    write_json(Path(out).with_suffix(".json"), summary)
+    log.info(
+        "align: %d pairs (%d errors) in %.1f s -> %s", len(lines), summary["errors"], summary["seconds"], out
+    )
+    return summary
+
+
+def draw_worst(
+    aligned: list[WordAlignment | None], gold: list[aer.Gold] | None, out_dir: Path, count: int
+) -> list[Path]:
+    """Heatmaps of the `count` worst-aligned sentences by AER, gold sure links outlined (without a gold:
+    the first sentences, predicted links outlined)."""
+    found = [k for k, a in enumerate(aligned) if a is not None]
+    if gold is not None:
+        found.sort(key=lambda k: -aer.sentence_aer(aligned[k].links, gold[k]))
+    paths = []
+    for k in found[:count]:
+        a = aligned[k]
+        if gold is None:
+            paths.append(
+                a.heatmap(out_dir / f"line-{k + 1:05d}.png", f"line {k + 1}, predicted links outlined")
+            )
+            continue
+        label = f"line {k + 1}, AER {aer.sentence_aer(a.links, gold[k]):.2f}, gold sure links outlined"
+        paths.append(a.heatmap(out_dir / f"line-{k + 1:05d}.png", label, gold[k].sure))
+    return paths

@@ -9,10 +9,14 @@ from typing import Annotated
 
 import typer
 
-from nmt import pipeline, report
+from nmt import aer, pipeline, recipes, report, summaries
+from nmt import compare as comparison
 from nmt.acquire import AcquireConfig, CatalogueSource, DirectorySource, GeneratedSource
-from nmt.align import run_align
+from nmt.align import AlignConfig, run_align
 from nmt.evaluate import EvaluateConfig
+from nmt.inbox import InboxConfig, run_inbox
+from nmt.registry import Registry
+from nmt.retrain import run_retrain
 from nmt.rundir import RunDir
 from nmt.tokenization import TokenizeConfig
 from nmt.train import TrainConfig
@@ -127,13 +131,44 @@ def train(
 @app.command()
 def evaluate(
     model: Annotated[Path, typer.Option(help="run directory of the model")],
-    test_set: Annotated[list[str] | None, typer.Option(help="split(s) of the pairs table")] = None,
-    beam: Annotated[int, typer.Option(help="beam size; 1 is greedy")] = 5,
+    test_set: Annotated[
+        list[str] | None, typer.Option(help="split(s) of the pairs table; default: all test*")
+    ] = None,
+    beam: Annotated[
+        list[int] | None, typer.Option(help="beam size(s); 1 is greedy; default: 1 and 5")
+    ] = None,
+    metrics_table: Annotated[
+        Path | None, typer.Option(help="shared Parquet metrics table to append to")
+    ] = None,
+    shift: Annotated[int, typer.Option(help="alignment: 1 reads the step where the word is the input")] = 0,
     device: Device = "auto",
 ) -> None:
-    """Score the model on its test split(s) with sacrebleu BLEU and chrF."""
-    cfg = EvaluateConfig(splits=test_set or ["test"], beam=beam, device=device)
+    """Score the model on its test sets (BLEU, chrF, TER) and its attention against gold alignments."""
+    cfg = EvaluateConfig(
+        splits=test_set or None,
+        beams=beam or [1, 5],
+        metrics_table=metrics_table,
+        align=AlignConfig(shift=shift),
+        device=device,
+    )
     _print(pipeline.evaluate_stage(model, cfg))
+
+
+@app.command()
+def compare(
+    baseline: Annotated[Path, typer.Argument(help="run directory of the baseline model")],
+    candidate: Annotated[Path, typer.Argument(help="run directory of the candidate model")],
+    test_set: Annotated[str, typer.Option(help="split evaluated in both runs")] = "test",
+    beam: Annotated[int, typer.Option(help="decoding both runs were evaluated with; 1 is greedy")] = 5,
+    samples: Annotated[int, typer.Option(help="bootstrap samples")] = 1000,
+    approximate: Annotated[bool, typer.Option(help="paired approximate randomization instead")] = False,
+) -> None:
+    """Score differences of two evaluated runs with a paired significance test (sacrebleu)."""
+    try:
+        result = comparison.compare(baseline, candidate, test_set, beam, samples, approximate)
+    except (FileNotFoundError, ValueError) as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    typer.echo(comparison.to_text(result, str(baseline), str(candidate)))
 
 
 @app.command()
@@ -155,10 +190,34 @@ def align(
     model: Annotated[Path, typer.Option(help="run directory of the model")],
     pairs: Annotated[Path, typer.Option(help="'source ||| target' per line, tokenized")],
     out: Annotated[Path, typer.Option(help="output file of Pharaoh i-j links, one line per pair")],
+    gold: Annotated[Path | None, typer.Option(help="talp gold alignments to score against")] = None,
+    shift: Annotated[int, typer.Option(help="1: read the step where the target word is the input")] = 0,
+    threshold: Annotated[
+        float | None, typer.Option(help="link all words with this weight; default argmax")
+    ] = None,
+    reverse: Annotated[bool, typer.Option(help="the model translates target -> source")] = False,
+    heatmaps: Annotated[Path | None, typer.Option(help="folder for PNGs of the worst-aligned pairs")] = None,
+    worst: Annotated[int, typer.Option(help="how many heatmaps")] = 5,
     device: Device = "auto",
 ) -> None:
-    """Force-decode given pairs and write word alignments read off the attention."""
-    _print(run_align(model, pairs, out, device=device))
+    """Force-decode given pairs and write word alignments read off the attention; score them with --gold."""
+    cfg = AlignConfig(shift=shift, threshold=threshold, reverse=reverse)
+    _print(run_align(model, pairs, out, cfg, device=device, gold=gold, heatmaps=heatmaps, worst=worst))
+
+
+@app.command("aer")
+def aer_command(
+    gold: Annotated[Path, typer.Option(help="talp gold alignments")],
+    pairs: Annotated[Path, typer.Option(help="'source ||| target' per line (for the diagonal baseline)")],
+    links: Annotated[Path | None, typer.Option(help="Pharaoh links of a source->target model")] = None,
+    backward: Annotated[Path | None, typer.Option(help="Pharaoh links of a target->source model")] = None,
+) -> None:
+    """AER, precision and recall of alignments, the diagonal baseline and (given both) symmetrisations."""
+    rows = aer.score_files(gold, pairs, links, backward)
+    typer.echo(f"{'aligner':<16} {'AER':>6} {'prec':>6} {'recall':>6} {'links':>7}")
+    for r in rows:
+        scores = f"{r['aer']:>6.3f} {r['precision']:>6.3f} {r['recall']:>6.3f}"
+        typer.echo(f"{r['aligner']:<16} {scores} {r['predicted']:>7}")
 
 
 @app.command()
@@ -167,3 +226,102 @@ def show(run_dir: Annotated[Path, typer.Argument(help="run directory")]) -> None
     if not RunDir(run_dir).report.exists():
         raise typer.BadParameter(f"{RunDir(run_dir).report} does not exist")
     typer.echo(report.to_text(report.load(run_dir)))
+
+
+models_app = typer.Typer(help="The model registry: list, register and promote models.", no_args_is_help=False)
+app.add_typer(models_app, name="models")
+
+RegistryOption = Annotated[
+    Path | None, typer.Option("--registry", help="registry folder; default $NMT_REGISTRY or data/registry")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="print JSON instead of text")]
+
+
+@models_app.callback(invoke_without_command=True)
+def models(ctx: typer.Context, registry: RegistryOption = None, as_json: JsonOption = False) -> None:
+    """List the registered models; * marks the current model of each pair."""
+    ctx.obj = Registry.open(registry)
+    if ctx.invoked_subcommand is not None:
+        return
+    rows = ctx.obj.listing()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        typer.echo(f"no models registered in {ctx.obj.root}")
+        return
+    head = ("", "model", "pair", "corpus", "created", "valid BLEU", "test BLEU")
+    table = [head] + [
+        (
+            "*" if r["current"] else "",
+            r["model_id"],
+            r["pair"],
+            str(r["corpus"]),
+            r["created_at"][:19].replace("T", " "),
+            "" if r["valid_bleu"] is None else f"{r['valid_bleu']:.2f}",
+            "" if r["test_bleu"] is None else f"{r['test_bleu']:.2f}",
+        )
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
+    for row in table:
+        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+@models_app.command("register")
+def models_register(ctx: typer.Context, run_dir: Annotated[Path, typer.Argument(help="trained run")]) -> None:
+    """Register a trained run (copy its model under a new id with a model card); print the card."""
+    _print(ctx.obj.register(run_dir))
+
+
+@models_app.command("promote")
+def models_promote(
+    ctx: typer.Context,
+    model_id: Annotated[str, typer.Argument(help="a registered model id")],
+    reason: Annotated[str, typer.Option(help="why, kept in the pointer")] = "promoted by hand",
+) -> None:
+    """Make a registered model the current model of its language pair."""
+    _print(ctx.obj.promote(model_id, reason))
+
+
+@app.command()
+def retrain(
+    corpus: Annotated[str, typer.Option(help="generated, multi30k, tatoeba, or a folder/URL")] = "generated",
+    pair: Annotated[str, typer.Option(help="SRC-TGT")] = "en-xx",
+    preset: Annotated[str, typer.Option(help="tiny, small, base or paper")] = "small",
+    max_minutes: Annotated[float, typer.Option(help="training time budget")] = 30.0,
+    run_root: Annotated[Path, typer.Option(help="folder of run folders")] = Path("data/runs"),
+    registry: RegistryOption = None,
+    dev_split: Annotated[str, typer.Option(help="split both models are compared on")] = "valid",
+    as_json: JsonOption = False,
+) -> None:
+    """Train a candidate and promote it only if it beats the pair's current model on the dev split."""
+    cfg = recipes.pipeline_config(corpus, pair, preset, max_minutes, run_root)
+    decision = run_retrain(cfg, Registry.open(registry), dev_split)
+    typer.echo(json.dumps(decision, indent=2) if as_json else summaries.retrain_line(decision))
+
+
+@app.command()
+def inbox(
+    folder: Annotated[Path, typer.Option("--inbox", help="inbox folder")] = Path("data/inbox"),
+    pair: Annotated[str, typer.Option(help="SRC-TGT; its current model translates")] = "de-en",
+    outbox: Annotated[Path | None, typer.Option(help="default: <inbox>/../outbox")] = None,
+    registry: RegistryOption = None,
+    settle_seconds: Annotated[float, typer.Option(help="take files unmodified for this long")] = 30.0,
+    max_files: Annotated[int | None, typer.Option(help="claim at most this many files")] = None,
+    beam: Annotated[int, typer.Option(help="beam size; 1 is greedy")] = 5,
+    device: Device = "auto",
+    as_json: JsonOption = False,
+) -> None:
+    """Translate the settled files of an inbox once each; inputs move to done/ or failed/."""
+    cfg = InboxConfig(
+        inbox=folder,
+        outbox=outbox,
+        pair=pair,
+        registry=registry,
+        settle_seconds=settle_seconds,
+        max_files=max_files,
+        translate=TranslateConfig(beam=beam, device=device, progress=False),
+    )
+    summary = run_inbox(cfg)
+    typer.echo(json.dumps(summary, indent=2) if as_json else summaries.inbox_line(summary))

@@ -46,3 +46,34 @@ def merge_links(links: list[Link], src_pieces: list[str], tgt_pieces: list[str])
 def pharaoh(links: list[Link]) -> str:
     """Pharaoh text "i-j i-j ..." of sorted links."""
     return " ".join(f"{i}-{j}" for i, j in sorted(links))
+
+
+def word_attention(
+    attention: np.ndarray, src_word: list[int], tgt_word: list[int], shift: int = 0
+) -> np.ndarray:
+    """Attention [tgt+1, src+1] over pieces merged to words [tgt words, src words].
+
+    Target piece j reads row j + shift (shift 1: the step where piece j is the decoder input,
+    the last piece then reads the EOS step); the source EOS column is dropped. A source word
+    gets the sum of its pieces' weights, a target word the mean of its pieces' rows.
+    """
+    if shift not in (0, 1):
+        raise ValueError(f"shift must be 0 or 1, not {shift}")
+    n_tgt, n_src = len(tgt_word), len(src_word)
+    rows = attention[shift : shift + n_tgt, :n_src]  # [T,S] pieces
+    src_sum = np.zeros((n_tgt, max(src_word, default=-1) + 1), dtype=np.float32)  # [T,Sw]
+    np.add.at(src_sum.T, np.asarray(src_word, dtype=np.int64), rows.T)
+    words = np.zeros((max(tgt_word, default=-1) + 1, src_sum.shape[1]), dtype=np.float32)  # [Tw,Sw]
+    np.add.at(words, np.asarray(tgt_word, dtype=np.int64), src_sum)
+    counts = np.bincount(np.asarray(tgt_word, dtype=np.int64), minlength=words.shape[0])  # [Tw]
+    return words / np.maximum(counts, 1)[:, None]
+
+
+def matrix_links(matrix: np.ndarray, threshold: float | None = None) -> list[Link]:
+    """Links (src, tgt) of a [tgt, src] matrix: each row's argmax, or every weight >= threshold."""
+    if matrix.shape[0] == 0 or matrix.shape[1] == 0:
+        return []
+    if threshold is None:
+        return sorted((int(i), j) for j, i in enumerate(matrix.argmax(axis=1)))
+    tgt, src = np.nonzero(matrix >= threshold)
+    return sorted(zip(src.tolist(), tgt.tolist(), strict=True))

@@ -73,7 +73,7 @@ def demo_config(run_root: Path = Path("data/runs"), minutes: float = 6.0) -> Pip
             valid_sentences=200,
             patience=3,
         ),
-        evaluate=EvaluateConfig(beam=5),
+        evaluate=EvaluateConfig(),
         translate=TranslateConfig(beam=5),
     )
 
@@ -110,9 +110,7 @@ def evaluate_stage(run_dir: Path, cfg: EvaluateConfig) -> dict[str, Any]:
     return summary
 
 
-def translate_stage(
-    run_dir: Path, inputs: list[Path], cfg: TranslateConfig, job_id: str
-) -> dict[str, Any]:
+def translate_stage(run_dir: Path, inputs: list[Path], cfg: TranslateConfig, job_id: str) -> dict[str, Any]:
     """Translate documents with the run's model into <run>/translate/<job_id> and record the summary."""
     summary = run_translate(inputs, Path(run_dir), cfg, RunDir(run_dir).translate_job(job_id))
     report.record(run_dir, "translate", summary)

@@ -1,17 +1,21 @@
-"""The run report: every stage's summary and the test scores in `<run>/report.json`."""
+"""The run report: every stage's summary and the test scores in `<run>/report.json`, and the same
+as a human-readable `<run>/report.md` (corpus, tokenizer, training curve, scores per test set,
+alignment scores, heatmaps, output paths), both rewritten after every stage."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from pathlib import Path
 from typing import Any
 
 from nmt import __version__
-from nmt.atomic import read_json, write_json
+from nmt.atomic import read_json, write_json, write_text
 from nmt.rundir import RunDir
 
 STAGES = ("acquire", "tokenize", "train", "evaluate", "translate")
+METRIC_KEYS = (("BLEU", "bleu"), ("chrF", "chrf"), ("TER", "ter"))
 
 
 def load(run_dir: str | os.PathLike) -> dict[str, Any]:
@@ -31,6 +35,7 @@ def record(run_dir: str | os.PathLike, stage: str, summary: dict[str, Any]) -> d
     if stage == "evaluate":
         report["scores"] = summary.get("scores", {})
     write_json(RunDir(Path(run_dir)).report, report)
+    write_text(Path(run_dir) / "report.md", to_markdown(report))
     return report
 
 
@@ -40,11 +45,13 @@ def _stage_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
     lines: list[tuple[str, str]] = []
     if a := stages.get("acquire"):
         counts = ", ".join(f"{k} {v:,}" for k, v in a.get("counts", {}).items())
-        lines.append((
-            "acquire",
-            f"{a.get('pairs_total', 0):,} pairs {a.get('src_lang')}->{a.get('tgt_lang')} ({counts}); "
-            f"{a.get('rejects_total', 0):,} rejects {a.get('rejects', {})}",
-        ))
+        lines.append(
+            (
+                "acquire",
+                f"{a.get('pairs_total', 0):,} pairs {a.get('src_lang')}->{a.get('tgt_lang')} ({counts}); "
+                f"{a.get('rejects_total', 0):,} rejects {a.get('rejects', {})}",
+            )
+        )
     if t := stages.get("tokenize"):
         vocab = t.get("src_vocab_size")
         kind = "joint" if t.get("joint") else f"{vocab}/{t.get('tgt_vocab_size')}"
@@ -55,26 +62,42 @@ def _stage_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
         bleu = tr.get("best_valid_bleu")
         bleu_text = "n/a" if bleu is None else f"{bleu:.2f}"
         minutes = tr.get("seconds", 0) / 60
-        lines.append((
-            "train",
-            f"{tr.get('steps', 0):,} steps, {tr.get('epochs', 0)} epochs in {minutes:.1f} min "
-            f"({tr.get('tokens_per_s', 0):,.0f} target tokens/s on {tr.get('device')}), "
-            f"{tr.get('params', 0):,} params; best valid BLEU {bleu_text} at step "
-            f"{tr.get('best_step')}; stopped: {tr.get('stopped')}",
-        ))
+        lines.append(
+            (
+                "train",
+                f"{tr.get('steps', 0):,} steps, {tr.get('epochs', 0)} epochs in {minutes:.1f} min "
+                f"({tr.get('tokens_per_s', 0):,.0f} target tokens/s on {tr.get('device')}), "
+                f"{tr.get('params', 0):,} params; best valid BLEU {bleu_text} at step "
+                f"{tr.get('best_step')}; stopped: {tr.get('stopped')}",
+            )
+        )
     if e := stages.get("evaluate"):
-        for split, s in e.get("scores", {}).items():
-            lines.append((
-                "evaluate",
-                f"{split}: BLEU {s['bleu']:.2f}, chrF {s['chrf']:.2f} on {s['sentences']:,} sentences "
-                f"(beam {e.get('beam')}; {s['bleu_signature']})",
-            ))
+        for split, sc in e.get("scores", {}).items():
+            lines.append(
+                (
+                    "evaluate",
+                    f"{split}: "
+                    + ", ".join(f"{name} {sc[key]:.2f}" for name, key in METRIC_KEYS if key in sc)
+                    + f" on {sc.get('sentences', 0):,} sentences"
+                    + f" ({sc.get('decoding')}; {sc.get('bleu_signature')})",
+                )
+            )
+        for split, a in e.get("alignment", {}).items():
+            lines.append(
+                (
+                    "evaluate",
+                    f"{split} alignment: AER {a['aer']:.3f}, precision {a['precision']:.3f}, recall "
+                    f"{a['recall']:.3f} (diagonal AER {a['diagonal_aer']:.3f})",
+                )
+            )
     if x := stages.get("translate"):
-        lines.append((
-            "translate",
-            f"{x.get('documents', 0)} documents, {x.get('sentences', 0):,} sentences, "
-            f"{x.get('errors', 0)} errors -> {x.get('out_dir')}",
-        ))
+        lines.append(
+            (
+                "translate",
+                f"{x.get('documents', 0)} documents, {x.get('sentences', 0):,} sentences, "
+                f"{x.get('errors', 0)} errors -> {x.get('out_dir')}",
+            )
+        )
     return lines
 
 
@@ -88,8 +111,140 @@ def to_text(report: dict[str, Any]) -> str:
 
 
 def to_markdown(report: dict[str, Any]) -> str:
-    """The run summary as markdown (a Prefect artifact)."""
-    run_dir = report["run_dir"]
+    """The run report as markdown: report.md and the Prefect artifact."""
+    root = Path(report["run_dir"])
+    stages = report.get("stages", {})
     rows = "\n".join(f"| {stage} | {text} |" for stage, text in _stage_lines(report))
-    head = f"# Run `{Path(run_dir).name}`\n\n| stage | summary |\n|---|---|\n"
-    return f"{head}{rows}\n\nReport: `{RunDir(Path(run_dir)).report}`\n"
+    parts = [f"# Run `{root.name}`\n\n| stage | summary |\n|---|---|\n{rows}\n"]
+    if a := stages.get("acquire"):
+        parts.append(_corpus(a))
+    if t := stages.get("tokenize"):
+        parts.append(_tokenizer(t))
+    if tr := stages.get("train"):
+        parts.append(_curve(root, tr))
+    if e := stages.get("evaluate"):
+        parts.append(_scores(e))
+        if e.get("alignment"):
+            parts.append(_alignment(e["alignment"]))
+        if e.get("heatmaps"):
+            parts.append(_heatmaps(root, e["heatmaps"]))
+    parts.append(_outputs(root, stages))
+    return "\n".join(parts)
+
+
+def _table(head: list[str], rows: list[list[Any]]) -> str:
+    """A markdown table."""
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _corpus(a: dict) -> str:
+    """Pairs per split and rejects per reason."""
+    rows = [[split, f"{n:,}"] for split, n in a.get("counts", {}).items()]
+    rows += [[f"rejected: {reason}", f"{n:,}"] for reason, n in a.get("rejects", {}).items()]
+    title = f"## Corpus: {a.get('corpus')} {a.get('src_lang')}->{a.get('tgt_lang')}\n\n"
+    return title + _table(["split", "pairs"], rows)
+
+
+def _tokenizer(t: dict) -> str:
+    """Tokenizer settings and length statistics per split."""
+    rows = []
+    for split, st in t.get("splits", {}).items():
+        src, tgt = st.get("src_len", {}), st.get("tgt_len", {})
+        rows.append(
+            [
+                split,
+                f"{st.get('rows', 0):,}",
+                src.get("mean"),
+                src.get("p95"),
+                tgt.get("mean"),
+                tgt.get("p95"),
+                t.get("over_limit", {}).get(split, 0),
+            ]
+        )
+    head = f"## Tokenizer: sentencepiece {t.get('model_type')}, {t.get('src_vocab_size'):,} pieces"
+    head += " (joint)" if t.get("joint") else f" / {t.get('tgt_vocab_size'):,}"
+    cols = ["split", "rows", "src mean", "src p95", "tgt mean", "tgt p95", f"over {t.get('length_limit')}"]
+    return f"{head}\n\n" + _table(cols, rows)
+
+
+def _curve(root: Path, tr: dict) -> str:
+    """The validation history from train/metrics.jsonl."""
+    path = RunDir(root).train / "metrics.jsonl"
+    history = [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.exists() else []
+    rows = [
+        [
+            h["step"],
+            h.get("epoch"),
+            f"{h.get('train_loss', 0):.3f}",
+            f"{h['valid_loss']:.3f}",
+            f"{h['valid_bleu']:.2f}",
+            f"{h.get('lr', 0):.2g}",
+            f"{h.get('elapsed', 0) / 60:.1f}",
+            "best" if h.get("best") else "",
+        ]
+        for h in history
+    ]
+    head = (
+        f"## Training: {tr.get('steps', 0):,} steps in {tr.get('seconds', 0) / 60:.1f} min "
+        f"on {tr.get('device')}, "
+        f"{tr.get('tokens_per_s', 0):,.0f} target tokens/s, stopped: {tr.get('stopped')}\n\n"
+    )
+    cols = ["step", "epoch", "train loss", "valid loss", "valid BLEU", "lr", "minutes", ""]
+    return head + (_table(cols, rows) if rows else "No validation yet.\n")
+
+
+def _scores(e: dict) -> str:
+    """BLEU, chrF and TER per test set and decoding."""
+    table: dict[tuple[str, str], dict[str, float]] = {}
+    for m in e.get("metrics", []):
+        table.setdefault((m["test_set"], m["decoding"]), {})[m["metric"]] = m["score"]
+    rows = [[ts, dec, s.get("BLEU"), s.get("chrF"), s.get("TER")] for (ts, dec), s in table.items()]
+    sigs = {sc["bleu_signature"] for sc in e.get("scores", {}).values() if "bleu_signature" in sc}
+    note = f"\nsacrebleu BLEU signature: `{sorted(sigs)[0]}`\n" if sigs else ""
+    return "## Scores\n\n" + _table(["test set", "decoding", "BLEU", "chrF", "TER"], rows) + note
+
+
+def _alignment(alignment: dict) -> str:
+    """AER, precision and recall of the attention against gold alignments."""
+    rows = [
+        [
+            split,
+            f"{a['aer']:.3f}",
+            f"{a['precision']:.3f}",
+            f"{a['recall']:.3f}",
+            f"{a['diagonal_aer']:.3f}",
+            a["sentences"],
+        ]
+        for split, a in alignment.items()
+    ]
+    return "## Attention as a word aligner\n\n" + _table(
+        ["test set", "AER", "precision", "recall", "diagonal AER", "sentences"], rows
+    )
+
+
+def _heatmaps(root: Path, paths: list[str]) -> str:
+    """Heatmap images, linked relative to the run directory."""
+    lines = ["## Attention heatmaps\n"]
+    for p in paths:
+        rel = os.path.relpath(p, root)
+        lines.append(f"- [{rel}]({rel})")
+    return "\n".join(lines) + "\n"
+
+
+def _outputs(root: Path, stages: dict) -> str:
+    """Where each stage wrote its outputs."""
+    run = RunDir(root)
+    rows = [["report", str(run.report)]]
+    for stage, path in (
+        ("acquire", run.acquire),
+        ("tokenize", run.tokenize),
+        ("train", run.train),
+        ("evaluate", run.evaluate),
+    ):
+        if stage in stages:
+            rows.append([stage, str(path)])
+    if x := stages.get("translate"):
+        rows.append(["translate", str(x.get("out_dir"))])
+    return "## Outputs\n\n" + _table(["stage", "path"], rows)

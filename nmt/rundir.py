@@ -13,8 +13,12 @@
 <run>/train/metrics.jsonl         one line per validation
 <run>/train/summary.json          the train stage's summary
 <run>/translate/<job>/            translated documents, translations/alignments/errors tables
-<run>/evaluate/<split>.hyp.txt    detokenized test-set hypotheses
-<run>/evaluate/scores.json        BLEU/chrF with sacrebleu signatures
+<run>/report.md                   the same for people: corpus, curve, scores, alignment, heatmaps
+<run>/evaluate/<split>.<decoding>.hyp.txt   test-set hypotheses (decoding: greedy, beam5, ...)
+<run>/evaluate/metrics.parquet    METRICS: BLEU, chrF, TER per test set and decoding
+<run>/evaluate/alignment/         attention read as word links, where there is a gold
+<run>/evaluate/heatmaps/          attention heatmaps (PNG)
+<run>/evaluate/scores.json        the evaluate stage's summary
 """
 
 from __future__ import annotations

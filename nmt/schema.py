@@ -97,6 +97,23 @@ ERRORS = _schema(
     "errors",
 )
 
+# evaluate: one row per model, test set, decoding setting and metric; appended across runs.
+METRICS = _schema(
+    [
+        pa.field("model_id", pa.string(), nullable=False),  # "<run>/<checkpoint>@<sha256 prefix>"
+        pa.field("run", pa.string(), nullable=False),  # run directory
+        pa.field("pair", pa.string(), nullable=False),  # "<src>-<tgt>"
+        pa.field("test_set", pa.string(), nullable=False),  # split of the pairs table
+        pa.field("decoding", pa.string(), nullable=False),  # "greedy" or "beam<k>"
+        pa.field("metric", pa.string(), nullable=False),  # BLEU, chrF, TER
+        pa.field("score", pa.float64(), nullable=False),
+        pa.field("signature", pa.string(), nullable=False),  # sacrebleu's signature
+        pa.field("sentences", pa.int64(), nullable=False),
+        pa.field("evaluated_at", pa.timestamp("ms", tz="UTC"), nullable=False),
+    ],
+    "metrics",
+)
+
 
 def with_metadata(schema: pa.Schema, extra: dict[str, str]) -> pa.Schema:
     """Return `schema` with extra key/value pairs added to its metadata."""

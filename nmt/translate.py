@@ -15,9 +15,13 @@ A job is planned once (inputs listed in a fixed order and cut into shards of abo
 `shard_bytes` of input; a document is never split, a table is cut between records), then each
 shard is translated by `translate_shard` -- the unit of work a scheduler may run anywhere --
 and `finalize_job` concatenates the shards' tables, joins the table slices and removes plan/
-and shards/. Every file is written atomically and a shard is skipped once its _SUCCESS marker
-exists, so a job killed at any moment and run again ends with the same bytes as an
-uninterrupted run: each shard is decoded from the same inputs in the same batches. For the
+and shards/. `start_job` (plan, or find the job complete) and `finish_job` (finalize, time) are
+the first and last steps of both ways to run a job: `translate_job` runs the shards in order in
+this process, the Prefect flow runs them as tasks (nmt/shard_worker.py). Every file is written
+atomically and a shard is skipped once its _SUCCESS marker exists, so a job killed at any
+moment and run again ends with the same bytes as an uninterrupted run: each shard is decoded
+from the same inputs in the same batches (with the same torch thread count: CPU kernels sum in
+a thread-count-dependent order, so set `threads` where bytes must match across runs). For the
 same reason identical sentences are translated once per shard, not once per job: a shard's
 output must not depend on which other shards this process happened to run.
 
@@ -131,18 +135,13 @@ class Translator:
     @classmethod
     def load(cls, model_dir: Path, device: str | torch.device = "cpu") -> Translator:
         """Load <run>/train/checkpoints/best.pt (else last.pt) and <run>/tokenize."""
-        run = RunDir(model_dir)
-        ckpt = run.train / "checkpoints" / "best.pt"
-        if not ckpt.exists():
-            ckpt = run.train / "checkpoints" / "last.pt"
-        if not ckpt.exists():
-            raise FileNotFoundError(f"{run.train / 'checkpoints'}: no best.pt or last.pt")
+        ckpt = find_checkpoint(model_dir)
         model, meta = load_model(ckpt, resolve_device(str(device)))
-        tokenizer = Tokenizer.load(run.tokenize)
+        tokenizer = Tokenizer.load(RunDir(model_dir).tokenize)
         expected = meta.get("tokenizer_sha256")
         if expected and expected != tokenizer.sha256:
             raise ValueError(f"{ckpt} was trained with tokenizer {expected}, not {tokenizer.sha256}")
-        translator = cls(model, tokenizer, f"{run.root.name}/{ckpt.name}@{_sha256(ckpt)[:12]}", device)
+        translator = cls(model, tokenizer, checkpoint_id(ckpt), device)
         translator.checkpoint = ckpt
         return translator
 
@@ -194,6 +193,20 @@ class Translator:
         return out
 
 
+def find_checkpoint(model_dir: Path) -> Path:
+    """The checkpoint Translator.load reads: <run>/train/checkpoints/best.pt, else last.pt."""
+    folder = RunDir(model_dir).train / "checkpoints"
+    for name in ("best.pt", "last.pt"):
+        if (folder / name).exists():
+            return folder / name
+    raise FileNotFoundError(f"{folder}: no best.pt or last.pt")
+
+
+def checkpoint_id(ckpt: Path) -> str:
+    """The model id of <run>/train/checkpoints/<file>: <run name>/<file>@<first 12 hex digits of sha256>."""
+    return f"{ckpt.parents[2].name}/{ckpt.name}@{_sha256(ckpt)[:12]}"
+
+
 def token_batches(lengths: list[int], budget: int) -> Iterator[list[int]]:
     """Indices sorted by length (stable) cut into batches of at most `budget` padded tokens."""
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
@@ -227,29 +240,66 @@ def translate_job(
     inputs: list[str | Path], translator: Translator, cfg: TranslateConfig, out_dir: Path
 ) -> dict:
     """Plan, translate every unfinished shard, finalize; return the job's summary."""
-    started = time.perf_counter()
+    job = start_job(inputs, translator.model_id, cfg, out_dir)
+    if not job.complete:
+        desc = f"translate {cfg.job_id or job.out_dir.name}"
+        with tqdm(total=job.sentences, unit="sent", desc=desc, disable=not cfg.progress) as bar:
+            for shard in range(job.shards):
+                translate_shard(job.out_dir, shard, translator, cfg, progress=bar.update)
+    return finish_job(job, cfg)
+
+
+class TranslateJob(BaseModel):
+    """A started job, small enough to pass between tasks: its folder, model, shards and start time."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    out_dir: Path
+    model_id: str
+    shards: int = Field(description="shard count of the plan")
+    sentences: int = Field(description="sentences to translate, all shards together")
+    pending: list[int] = Field(description="shards not finished when the job started")
+    complete: bool = Field(description="summary.json was there: the job was already done")
+    started: float = Field(description="time.time() when the job started")
+
+
+def start_job(inputs: list[str | Path], model_id: str, cfg: TranslateConfig, out_dir: Path) -> TranslateJob:
+    """Find the job in out_dir already complete (same fingerprint), or plan it; the first step of any run."""
+    started = time.time()
     out_dir = Path(out_dir)
-    job_id = cfg.job_id or out_dir.name
-    fingerprint = job_fingerprint(inputs, translator.model_id, cfg)
+    fingerprint = job_fingerprint(inputs, model_id, cfg)
     done = out_dir / "summary.json"
-    if done.exists():
+    complete = done.exists()
+    if complete:
         summary = read_json(done)
         _check_fingerprint(summary, fingerprint, done)
-        log.info("translate: job %s is already complete", job_id)
-        return {**summary, "shards_skipped": summary["shards"], "seconds": 0.0}
-    plan = plan_job(inputs, cfg, out_dir, fingerprint)
-    skipped = 0
-    with tqdm(
-        total=plan["sentences"], unit="sent", desc=f"translate {job_id}", disable=not cfg.progress
-    ) as bar:
-        for shard in range(plan["shards"]):
-            skipped += shard_done(out_dir, shard)
-            translate_shard(out_dir, shard, translator, cfg, progress=bar.update)
-    summary = finalize_job(out_dir, translator.model_id, cfg)
-    seconds = time.perf_counter() - started
+        log.info("translate: job %s is already complete", summary["job_id"])
+        shards, sentences, pending = summary["shards"], summary["sentences"], []
+    else:
+        plan = plan_job(inputs, cfg, out_dir, fingerprint)
+        shards, sentences = plan["shards"], plan["sentences"]
+        pending = [k for k in range(shards) if not shard_done(out_dir, k)]
+    return TranslateJob(
+        out_dir=out_dir,
+        model_id=model_id,
+        shards=shards,
+        sentences=sentences,
+        pending=pending,
+        complete=complete,
+        started=started,
+    )
+
+
+def finish_job(job: TranslateJob, cfg: TranslateConfig) -> dict:
+    """Finalize a job whose shards are all done (a complete one is read back); its summary with timings."""
+    skipped = job.shards - len(job.pending)
+    if job.complete:
+        return {**read_json(job.out_dir / "summary.json"), "shards_skipped": skipped, "seconds": 0.0}
+    summary = finalize_job(job.out_dir, job.model_id, cfg)
+    seconds = time.time() - job.started
     if summary["errors"]:
         log.warning("translate: %d input(s) failed: %s", summary["errors"], summary["errors_by_reason"])
-    log.info("translate: %d sentences in %.1f s -> %s", summary["sentences"], seconds, out_dir)
+    log.info("translate: %d sentences in %.1f s -> %s", summary["sentences"], seconds, job.out_dir)
     return {
         **summary,
         "shards_skipped": skipped,

@@ -34,6 +34,6 @@ def small_pipeline(run_root: Path, run_name: str, translate_beam: int) -> Pipeli
         acquire=SMALL_CORPUS,
         tokenize=SMALL_TOKENIZER,
         train=SMALL_TRAINING,
-        evaluate=EvaluateConfig(beam=1, device="cpu"),
+        evaluate=EvaluateConfig(beams=[1], device="cpu"),
         translate=TranslateConfig(beam=translate_beam),
     )

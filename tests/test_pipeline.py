@@ -62,9 +62,9 @@ def test_run_pipeline_records_every_stage(pipeline_report):
 
 @pytest.mark.slow
 def test_trained_model_beats_an_untrained_one(trained_run):
-    summary = evaluate_stage(trained_run, EvaluateConfig(beam=1, device="cpu"))
+    summary = evaluate_stage(trained_run, EvaluateConfig(beams=[1], device="cpu"))
     trained_bleu = summary["scores"]["test"]["bleu"]
-    hyps = (RunDir(trained_run).evaluate / "test.hyp.txt").read_text().splitlines()
+    hyps = (RunDir(trained_run).evaluate / "test.greedy.hyp.txt").read_text().splitlines()
     assert len(hyps) == 100
     tokenizer = Tokenizer.load(RunDir(trained_run).tokenize)
     torch.manual_seed(0)

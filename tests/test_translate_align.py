@@ -2,7 +2,7 @@
 
 from translate_fixtures import make_run_dir, make_translator
 
-from nmt.align import align_lines, run_align
+from nmt.align import AlignConfig, align_lines, run_align
 
 PAIRS = [
     "ein mann läuft ||| a man runs",
@@ -18,7 +18,7 @@ def parse(links: str) -> list[tuple[int, int]]:
 
 def test_align_lines_links_words_in_range():
     translator = make_translator()
-    links, errors = align_lines(translator, PAIRS, batch_tokens=16)
+    links, errors = align_lines(translator, PAIRS, AlignConfig(batch_tokens=16))
     assert errors == 1 and links[2] == ""
     for line, got in zip(PAIRS, links, strict=True):
         if "|||" not in line:
@@ -39,3 +39,31 @@ def test_run_align_writes_one_line_per_pair(tmp_path):
     assert summary["pairs"] == 4 and summary["errors"] == 1
     lines = (tmp_path / "out.talp").read_text().split("\n")
     assert len(lines) == 5 and lines[-1] == "" and lines[2] == ""
+
+
+def test_threshold_shift_and_reverse_options():
+    translator = make_translator()
+    argmax, _ = align_lines(translator, PAIRS)
+    low, _ = align_lines(translator, PAIRS, AlignConfig(threshold=1e-6))
+    for a, b in zip(argmax, low, strict=True):
+        assert set(parse(a)) <= set(parse(b))  # every word above a tiny threshold: a superset
+    assert parse(low[1]) == [(i, j) for i in range(6) for j in range(7)]
+    backward, _ = align_lines(translator, PAIRS, AlignConfig(reverse=True))
+    for line, got in zip(PAIRS, backward, strict=True):
+        if "|||" in line:
+            src, tgt = (side.split() for side in line.split("|||"))
+            assert {i for i, _ in parse(got)} == set(range(len(src)))  # every source word gets a link
+
+
+def test_run_align_scores_against_gold_and_draws_the_worst(tmp_path):
+    run = make_run_dir(tmp_path / "run")
+    pairs, gold = tmp_path / "pairs.txt", tmp_path / "gold.talp"
+    pairs.write_text("ein mann läuft ||| a man runs\nkatze ||| cat .\n")
+    gold.write_text("1-1 2-2 3-3\n1-1 1p2\n")
+    summary = run_align(run, pairs, tmp_path / "out.txt", gold=gold, heatmaps=tmp_path / "maps", worst=1)
+    predicted = [set(parse(x)) for x in (tmp_path / "out.txt").read_text().splitlines()]
+    sure = {(0, 0), (1, 1), (2, 2)}
+    expected_recall = (len(predicted[0] & sure) + len(predicted[1] & {(0, 0)})) / 4
+    assert summary["scores"]["recall"] == expected_recall and summary["scores"]["sentences"] == 2
+    assert len(summary["heatmaps"]) == 1 and (tmp_path / "maps").glob("line-*.png")
+    assert (tmp_path / "out.json").exists()

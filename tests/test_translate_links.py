@@ -1,8 +1,9 @@
 """Attention to hard links, subword links merged to words, Pharaoh text."""
 
 import numpy as np
+import pytest
 
-from nmt.links import hard_links, merge_links, pharaoh, word_index
+from nmt.links import hard_links, matrix_links, merge_links, pharaoh, word_attention, word_index
 
 
 def test_hard_links_skip_both_eos():
@@ -34,3 +35,23 @@ def test_merge_links_hand_made():
     assert words == [(0, 0), (1, 1), (1, 2), (2, 3), (3, 4)]
     assert pharaoh(words) == "0-0 1-1 1-2 2-3 3-4"
     assert pharaoh([]) == ""
+
+
+def test_word_attention_merges_pieces_and_shifts_rows():
+    # 2 target pieces + EOS row; 3 source pieces + EOS column
+    attention = np.array([[0.5, 0.3, 0.1, 0.1], [0.1, 0.1, 0.7, 0.1], [0.0, 0.1, 0.1, 0.8]], np.float32)
+    # source pieces 0, 1 form word 0; both target pieces form word 0: rows averaged, columns summed
+    np.testing.assert_allclose(word_attention(attention, [0, 0, 1], [0, 0]), [[0.5, 0.4]])
+    # shift 1: piece j reads row j + 1 (the last piece reads the EOS step)
+    np.testing.assert_allclose(
+        word_attention(attention, [0, 1, 2], [0, 1], shift=1), [[0.1, 0.1, 0.7], [0.0, 0.1, 0.1]]
+    )
+    with pytest.raises(ValueError, match="shift must be 0 or 1"):
+        word_attention(attention, [0, 1, 2], [0, 1], shift=2)
+
+
+def test_matrix_links_argmax_or_threshold():
+    matrix = np.array([[0.6, 0.3, 0.1], [0.2, 0.25, 0.55]], np.float32)  # [tgt 2, src 3]
+    assert matrix_links(matrix) == [(0, 0), (2, 1)]
+    assert matrix_links(matrix, threshold=0.25) == [(0, 0), (1, 0), (1, 1), (2, 1)]
+    assert matrix_links(np.zeros((0, 3), np.float32)) == []

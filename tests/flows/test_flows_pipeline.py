@@ -48,5 +48,11 @@ def test_pipeline_flow_learns_and_writes_the_documented_tables(tmp_path):
     metrics = artifacts("train-metrics")
     assert metrics and json.loads(metrics[0].data)[-1]["step"] == 300
     scores = json.loads(artifacts("test-scores")[0].data)
-    assert scores[0]["split"] == "test" and scores[0]["bleu"] == result["scores"]["test"]["bleu"]
+    bleu = {
+        "test_set": "test",
+        "decoding": "greedy",
+        "metric": "BLEU",
+        "score": result["scores"]["test"]["bleu"],
+    }
+    assert scores[0] == bleu and [s["metric"] for s in scores] == ["BLEU", "chrF", "TER"]
     assert "| evaluate |" in artifacts("run-report")[0].data

@@ -1,0 +1,78 @@
+"""The translate flow with shards on Prefect's thread pool and on a two-worker Dask cluster."""
+
+import os
+import shutil
+from unittest import mock
+
+import pyarrow.parquet as pq
+import pytest
+import torch
+from distributed import Client, LocalCluster
+from test_translate import write_docs
+from test_translate_resume import tree_bytes
+
+from flows.translate import translate
+from nmt import report
+from nmt.rundir import RunDir
+from nmt.translate import TranslateConfig, run_translate
+
+DOCS, PARAGRAPHS, PER_PARAGRAPH = 8, 2, 3
+SENTENCES = DOCS * PARAGRAPHS * PER_PARAGRAPH
+# One document a shard; threads pinned: torch's CPU sums depend on the thread count.
+CFG = TranslateConfig(beam=2, threads=1, shard_bytes=100, job_id="job", progress=False)
+
+
+@pytest.fixture(scope="module")
+def run(trained_run, tmp_path_factory):
+    """A copy of the session's trained run, so these flows record their reports in it alone."""
+    return shutil.copytree(trained_run, tmp_path_factory.mktemp("flows") / "run")
+
+
+@pytest.fixture(scope="module")
+def docs(tmp_path_factory):
+    return write_docs(tmp_path_factory.mktemp("docs"), DOCS, PARAGRAPHS, PER_PARAGRAPH)
+
+
+@pytest.fixture(scope="module")
+def sequential(run, docs, tmp_path_factory):
+    """The files of the same job translated by one process, shard after shard."""
+    threads = torch.get_num_threads()
+    out = tmp_path_factory.mktemp("sequential")
+    try:
+        summary = run_translate([docs], run, CFG, out)
+    finally:
+        torch.set_num_threads(threads)
+    assert summary["shards"] == DOCS and summary["sentences"] == SENTENCES
+    return tree_bytes(out)
+
+
+def check_job(run, job_id: str, summary: dict, sequential: dict) -> None:
+    """The flow's job folder holds the sequential run's bytes, one row per sentence, and the report has it."""
+    out = RunDir(run).translate_job(job_id)
+    assert tree_bytes(out) == sequential
+    assert pq.read_table(out / "translations.parquet").num_rows == SENTENCES
+    assert pq.read_table(out / "alignments.parquet").num_rows == SENTENCES
+    assert summary["sentences"] == SENTENCES and summary["shards"] == DOCS
+    assert report.load(run)["stages"]["translate"]["out_dir"] == str(out)
+
+
+def test_thread_pool_flow_writes_the_sequential_bytes_and_skips_a_done_job(run, docs, sequential):
+    summary = translate(run, [docs], CFG, "pool", workers=2)
+    check_job(run, "pool", summary, sequential)
+    assert summary["shards_skipped"] == 0
+    again = translate(run, [docs], CFG, "pool", workers=2)
+    assert again["shards_skipped"] == DOCS and again["seconds"] == 0.0
+
+
+def test_dask_flow_spreads_shards_over_two_workers(run, docs, sequential):
+    # The nanny sets OMP_NUM_THREADS=1 and more in this process's environment before it spawns workers.
+    with (
+        mock.patch.dict(os.environ),
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
+        summary = translate(run, [docs], CFG, "dask", cluster=cluster.scheduler_address)
+        executed = client.run(lambda dask_worker: dask_worker.state.executed_count)
+    check_job(run, "dask", summary, sequential)
+    assert len(executed) == 2 and min(executed.values()) >= 1
+    assert sum(executed.values()) == DOCS  # one task per shard, nothing else ran on the cluster
