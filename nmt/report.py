@@ -200,7 +200,10 @@ def _scores(e: dict) -> str:
     table: dict[tuple[str, str], dict[str, float]] = {}
     for m in e.get("metrics", []):
         table.setdefault((m["test_set"], m["decoding"]), {})[m["metric"]] = m["score"]
-    rows = [[ts, dec, s.get("BLEU"), s.get("chrF"), s.get("TER")] for (ts, dec), s in table.items()]
+    rows = [
+        [ts, dec, *(f"{s[m]:.2f}" if m in s else "" for m in ("BLEU", "chrF", "TER"))]
+        for (ts, dec), s in table.items()
+    ]
     sigs = {sc["bleu_signature"] for sc in e.get("scores", {}).values() if "bleu_signature" in sc}
     note = f"\nsacrebleu BLEU signature: `{sorted(sigs)[0]}`\n" if sigs else ""
     return "## Scores\n\n" + _table(["test set", "decoding", "BLEU", "chrF", "TER"], rows) + note
