@@ -184,7 +184,7 @@ def _rows(result: dict, model_id: str, run: RunDir, pair: str, split: str, decod
 
 def append_metrics(path: Path, rows: pa.Table) -> pa.Table:
     """Add rows to a shared metrics table; they replace rows of the same model, test set, decoding, metric."""
-    path = Path(path)
+    path, rows = Path(path), rows.cast(METRICS)
     if path.exists():
         old = pq.read_table(path).cast(METRICS)
         new_keys = {tuple(r[k] for k in KEY) for r in rows.select(list(KEY)).to_pylist()}

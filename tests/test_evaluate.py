@@ -3,6 +3,7 @@
 import struct
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import sacrebleu
@@ -63,7 +64,7 @@ def test_evaluate_writes_metrics_alignment_scores_and_heatmaps(trained_run, tmp_
     again = run_evaluate(trained_run, cfg.model_copy(update={"beams": [1]}), tmp_path / "again")
     assert again["scores"]["test"]["decoding"] == "greedy"
     assert pq.read_table(shared).num_rows == 6  # the same model's greedy rows were replaced
-    other = table.set_column(0, "model_id", [["another-model"] * 6])
+    other = pa.Table.from_pylist([{**r, "model_id": "another-model"} for r in rows], schema=METRICS)
     assert append_metrics(shared, other).num_rows == 12
 
 

@@ -12,10 +12,11 @@ from flows.pipeline import pipeline
 from nmt.schema import ALIGNMENTS, TRANSLATIONS
 
 
-def artifacts(key: str) -> list:
-    """Every version of the Prefect artifact with this key."""
+def artifacts(key: str, run: str) -> list:
+    """Every version of the artifact with this key that is about run `run` (other tests share keys)."""
     with get_client(sync_client=True) as client:
-        return client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+    return [a for a in found if f" {run}" in (a.description or "") or f"Run `{run}`" in str(a.data)]
 
 
 @pytest.mark.slow
@@ -45,9 +46,9 @@ def test_pipeline_flow_learns_and_writes_the_documented_tables(tmp_path):
     keys = translations.select(["doc_id", "paragraph", "sentence"]).to_pylist()
     assert len({tuple(k.values()) for k in keys}) == sentences
 
-    metrics = artifacts("train-metrics")
+    metrics = artifacts("train-metrics", "e2e")
     assert metrics and json.loads(metrics[0].data)[-1]["step"] == 300
-    scores = json.loads(artifacts("test-scores")[0].data)
+    scores = json.loads(artifacts("test-scores", "e2e")[0].data)
     bleu = {
         "test_set": "test",
         "decoding": "greedy",
@@ -55,4 +56,4 @@ def test_pipeline_flow_learns_and_writes_the_documented_tables(tmp_path):
         "score": result["scores"]["test"]["bleu"],
     }
     assert scores[0] == bleu and [s["metric"] for s in scores] == ["BLEU", "chrF", "TER"]
-    assert "| evaluate |" in artifacts("run-report")[0].data
+    assert "| evaluate |" in artifacts("run-report", "e2e")[0].data
