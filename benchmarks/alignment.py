@@ -87,7 +87,7 @@ def main() -> None:
     lines = (GOLD_DIR / "enfr.src-tgt").read_text(encoding="utf-8").splitlines()
     pairs = parse_pairs(lines)
     gold = aer.read_talp(GOLD_DIR / "enfr.talp")
-    diagonal = aer.score([aer.diagonal(len(s), len(t)) for s, t in (p or ([], []) for p in pairs)], gold)
+    diagonal = aer.score(aer.diagonal_links(pairs), gold)
     rows, forward = direction(args.forward, pairs, gold, False, args.quick)
     symmetrised = []
     if args.backward:

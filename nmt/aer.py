@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from nmt.symmetrize import METHODS, symmetrize
+
 Link = tuple[int, int]
 
 
@@ -115,16 +117,19 @@ def diagonal(src_len: int, tgt_len: int) -> set[Link]:
     return {(min(src_len - 1, int((j + 0.5) * src_len / tgt_len)), j) for j in range(tgt_len)}
 
 
+def diagonal_links(pairs: list[tuple[list[str], list[str]] | None]) -> list[set[Link]]:
+    """The diagonal baseline of word pairs (source words, target words); None (not a pair) gets no links."""
+    return [diagonal(len(p[0]), len(p[1])) if p else set() for p in pairs]
+
+
 def score_files(
     gold: Path, pairs: Path, forward: Path | None = None, backward: Path | None = None
 ) -> list[dict]:
     """AER rows for the diagonal baseline of `pairs`, each links file, and the symmetrisations of both."""
-    from nmt.symmetrize import METHODS, symmetrize
-
     gold_links = read_talp(gold)
     lines = Path(pairs).read_text(encoding="utf-8").splitlines()
     sides = [line.partition("|||") for line in lines]
-    aligners = {"diagonal": [diagonal(len(s.split()), len(t.split())) for s, _, t in sides]}
+    aligners = {"diagonal": diagonal_links([(s.split(), t.split()) for s, _, t in sides])}
     if forward is not None:
         aligners["forward"] = read_pharaoh(forward)
     if backward is not None:

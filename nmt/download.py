@@ -26,10 +26,10 @@ from tenacity import (
 from tqdm import tqdm
 
 from nmt import __version__
+from nmt.atomic import file_sha256
 
 log = logging.getLogger(__name__)
 
-_CHUNK = 1 << 20
 _TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
 
@@ -95,15 +95,6 @@ def location_name(location: str) -> str:
     """The file name a path or URL ends with."""
     path = unquote(urlsplit(location).path) if is_url(location) else location
     return Path(path).name
-
-
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def cache_path(url: str, cache_dir: Path) -> Path:

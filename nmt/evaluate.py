@@ -28,6 +28,7 @@ from nmt.align import AlignConfig, align_pairs, draw_worst
 from nmt.atomic import read_json, write_json, write_parquet, write_text
 from nmt.device import resolve_device
 from nmt.heatmap import save_heatmap
+from nmt.links import pharaoh
 from nmt.rundir import RunDir
 from nmt.schema import METRICS
 from nmt.translate import Result, Translator
@@ -214,12 +215,10 @@ def _score_alignment(
     aligned = align_pairs(translator, words, cfg.align)
     predicted = [a.links if a else set() for a in aligned]
     links_path = out_dir / "alignment" / f"{split}.links"
-    write_text(links_path, "".join(" ".join(f"{i}-{j}" for i, j in sorted(x)) + "\n" for x in predicted))
+    write_text(links_path, "".join(pharaoh(x) + "\n" for x in predicted))
     result = {
         **aer.score(predicted, gold).as_dict(),
-        "diagonal_aer": aer.score(
-            [aer.diagonal(len(s), len(t)) for s, t in (w or ([], []) for w in words)], gold
-        ).aer,
+        "diagonal_aer": aer.score(aer.diagonal_links(words), gold).aer,
         "links": str(links_path),
         "gold": str(gold_path),
         "config": cfg.align.model_dump(),

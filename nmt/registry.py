@@ -16,7 +16,6 @@ $NMT_REGISTRY, else data/registry.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
 import shutil
 import tempfile
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from nmt import __version__
-from nmt.atomic import read_json, write_json
+from nmt.atomic import file_sha256, read_json, write_json
 from nmt.rundir import RunDir
 
 DEFAULT_ROOT = Path("data/registry")
@@ -62,14 +61,6 @@ def git_commit(start: Path | None = None) -> str | None:
     except OSError:
         return None
     return None
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
@@ -165,7 +156,7 @@ class Registry:
         """
         run = RunDir(Path(run_dir))
         checkpoint = _checkpoint_of(run)
-        digest = _sha256(checkpoint)
+        digest = file_sha256(checkpoint)
         for card in self.cards():
             if card["checkpoint_sha256"] == digest:
                 return card

@@ -54,7 +54,7 @@ import sentencepiece as spm
 from pydantic import BaseModel, ConfigDict, Field
 
 from nmt import spm_training, vocab
-from nmt.atomic import read_json, write_bytes, write_json, write_text
+from nmt.atomic import file_sha256, read_json, write_bytes, write_json, write_text
 from nmt.schema import SCHEMA_VERSION
 from nmt.token_shards import Sampling, write_token_shards
 
@@ -98,7 +98,7 @@ def run_tokenize(pairs_path: Path, cfg: TokenizeConfig, out_dir: Path) -> dict:
     """Train the sentencepiece model(s), encode every split, write the manifest; return a summary."""
     started = time.perf_counter()
     pairs_path, out_dir = Path(pairs_path), Path(out_dir)
-    pairs_sha256 = _file_sha256(pairs_path)
+    pairs_sha256 = file_sha256(pairs_path)
     fingerprint = _fingerprint(pairs_sha256, cfg)
     done = _completed(out_dir, fingerprint)
     if done is not None:
@@ -328,14 +328,6 @@ def _schema_metadata(tok: Tokenizer, models: dict[str, dict]) -> dict[str, str]:
     return meta
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _fingerprint(pairs_sha256: str, cfg: TokenizeConfig) -> str:
     """What the outputs depend on: input bytes, settings, library and format versions."""
     key = {
@@ -361,7 +353,7 @@ def _completed(out_dir: Path, fingerprint: str) -> dict | None:
     if not all((out_dir / f).exists() for f in summary["files"]):
         return None
     for m in summary["models"].values():
-        if _file_sha256(out_dir / m["file"]) != m["sha256"]:
+        if file_sha256(out_dir / m["file"]) != m["sha256"]:
             return None
     return manifest
 

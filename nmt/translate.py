@@ -50,7 +50,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tqdm import tqdm
 
 from nmt import links
-from nmt.atomic import atomic_path, read_json, write_bytes, write_json, write_parquet, write_text
+from nmt.atomic import atomic_path, file_sha256, read_json, write_bytes, write_json, write_parquet, write_text
 from nmt.checkpoint import load_model
 from nmt.decode import Hypothesis, beam_search, greedy, length_limit
 from nmt.device import resolve_device
@@ -204,7 +204,7 @@ def find_checkpoint(model_dir: Path) -> Path:
 
 def checkpoint_id(ckpt: Path) -> str:
     """The model id of <run>/train/checkpoints/<file>: <run name>/<file>@<first 12 hex digits of sha256>."""
-    return f"{ckpt.parents[2].name}/{ckpt.name}@{_sha256(ckpt)[:12]}"
+    return f"{ckpt.parents[2].name}/{ckpt.name}@{file_sha256(ckpt)[:12]}"
 
 
 def token_batches(lengths: list[int], budget: int) -> Iterator[list[int]]:
@@ -218,14 +218,6 @@ def token_batches(lengths: list[int], budget: int) -> Iterator[list[int]]:
         batch.append(i)
     if batch:
         yield batch
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def run_translate(inputs: list[Path], model_dir: Path, cfg: TranslateConfig, out_dir: Path) -> dict:

@@ -221,7 +221,8 @@ def test_tatoeba_through_mirror_keeps_translations_together(corpora_server, tmp_
 
 
 def test_download_resumes_after_a_cut(tmp_path):
-    from nmt.download import DownloadConfig, fetch, file_sha256
+    from nmt.atomic import file_sha256
+    from nmt.download import DownloadConfig, fetch
 
     (tmp_path / "www").mkdir()
     data = bytes(range(256)) * 4096  # 1 MiB
