@@ -9,7 +9,6 @@ from prefect.artifacts import create_markdown_artifact
 from flows.gpu import gpu_slot
 from nmt.inbox import InboxConfig, check_model, claim, file_results, summarize, translate_batch
 from nmt.summaries import inbox_line, inbox_markdown
-from nmt.translate import TranslateConfig
 
 
 @task(name="claim-inbox-files")
@@ -50,14 +49,15 @@ def inbox(
     device: str = "auto",
 ) -> dict:
     """Translate the settled files of `inbox` once each; outputs to the outbox, inputs to done/ or failed/."""
-    cfg = InboxConfig(
+    cfg = InboxConfig.from_options(
         inbox=inbox,
         outbox=outbox,
         pair=pair,
         registry=registry,
         settle_seconds=settle_seconds,
         max_files=max_files,
-        translate=TranslateConfig(beam=beam, device=device, progress=False),
+        beam=beam,
+        device=device,
     )
     batch = _batch_id()
     files = claim_task(cfg, batch)

@@ -314,14 +314,15 @@ def inbox(
     as_json: JsonOption = False,
 ) -> None:
     """Translate the settled files of an inbox once each; inputs move to done/ or failed/."""
-    cfg = InboxConfig(
+    cfg = InboxConfig.from_options(
         inbox=folder,
         outbox=outbox,
         pair=pair,
         registry=registry,
         settle_seconds=settle_seconds,
         max_files=max_files,
-        translate=TranslateConfig(beam=beam, device=device, progress=False),
+        beam=beam,
+        device=device,
     )
     summary = run_inbox(cfg)
     typer.echo(json.dumps(summary, indent=2) if as_json else summaries.inbox_line(summary))

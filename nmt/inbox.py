@@ -66,6 +66,11 @@ class InboxConfig(BaseModel):
     def model_post_init(self, context: Any) -> None:
         parse_pair(self.pair)
 
+    @classmethod
+    def from_options(cls, beam: int = 5, device: str = "auto", **options: Any) -> InboxConfig:
+        """The config from flat options (CLI and flow parameters): beam and device set the translation."""
+        return cls(**options, translate=TranslateConfig(beam=beam, device=device, progress=False))
+
     def outbox_dir(self) -> Path:
         """The outbox: `outbox`, or a folder "outbox" beside the inbox."""
         return self.outbox or self.inbox.parent / "outbox"
