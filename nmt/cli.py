@@ -324,5 +324,8 @@ def inbox(
         beam=beam,
         device=device,
     )
-    summary = run_inbox(cfg)
+    try:
+        summary = run_inbox(cfg)
+    except LookupError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--pair") from exc
     typer.echo(json.dumps(summary, indent=2) if as_json else summaries.inbox_line(summary))

@@ -167,3 +167,20 @@ def test_nmt_inbox_command_prints_the_one_line_summary(tmp_path, registry):
         f"inbox {PAIR} {tmp_path / 'inbox'}: 1 file(s), 1 done, 0 failed, 6 sentences"
     )
     assert (tmp_path / "outbox" / "a.txt").exists()
+
+
+def test_nmt_inbox_without_a_current_model_is_a_usage_error(tmp_path):
+    drop(tmp_path / "inbox", "a.txt", b"Ein mann.\n")
+    args = [
+        "inbox",
+        "--inbox",
+        str(tmp_path / "inbox"),
+        "--pair",
+        "de-en",
+        "--registry",
+        str(tmp_path / "none"),
+    ]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "500"})
+    assert result.exit_code == 2
+    assert "Invalid value for --pair: no current model for de-en" in result.output
+    assert os.listdir(tmp_path / "inbox") == ["a.txt"]
