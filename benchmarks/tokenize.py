@@ -218,7 +218,7 @@ def main() -> None:
             ),
             "stage": (
                 "nmt.token_shards.write_token_shards (read Parquet, encode, write zstd Parquet), "
-                f"pipelined over chunks of ENCODE_ROWS={ENCODE_ROWS} rows"
+                f"chunks of ENCODE_ROWS={ENCODE_ROWS} rows encoded on `threads` worker threads"
             ),
         },
         "machine": info,

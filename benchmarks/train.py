@@ -39,6 +39,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import torch  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from nmt.atomic import write_json, write_parquet  # noqa: E402
 from nmt.batching import DataPosition, TokenData, plan_epoch  # noqa: E402
@@ -121,6 +122,9 @@ def child(variant: str, seconds: float, batch_tokens: int, warmup_steps: int = 3
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
     if device == "cuda":
         peak = torch.cuda.max_memory_allocated() / 2**30
+    flops_per_token = step_flops_per_token(trainer, groups)
+    achieved = flops_per_token * tokens / elapsed
+    peak_rate = matmul_rate(device, torch.bfloat16 if precision == "bf16" else torch.float32)
     print(
         json.dumps(
             {
@@ -131,10 +135,49 @@ def child(variant: str, seconds: float, batch_tokens: int, warmup_steps: int = 3
                 "timed_steps": steps,
                 "timed_seconds": round(elapsed, 2),
                 "params": count_parameters(trainer.model),
+                "matmul_flops_per_token": round(flops_per_token),
+                "achieved_gflops": round(achieved / 1e9, 1),
+                "device_matmul_gflops": round(peak_rate / 1e9, 1),
+                "matmul_utilization": round(achieved / peak_rate, 3),
                 "threads": torch.get_num_threads(),
             }
         )
     )
+
+
+def step_flops_per_token(trainer: Trainer, groups, steps: int = 5) -> float:
+    """Matrix-multiply FLOPs of a training step (forward and backward) per real target token.
+
+    Counted by torch's FlopCounterMode over `steps` further steps (untimed): mm, addmm, bmm and
+    the GEMMs inside the RNN cells where they run as aten ops (CPU). On CUDA the cuDNN RNN is one
+    opaque op that the counter does not see, so the count there leaves out the encoder's
+    recurrent GEMMs: a lower bound.
+    """
+    flops = tokens = 0
+    for _ in range(steps):
+        group = next(groups)[0]
+        with FlopCounterMode(display=False) as counter:
+            trainer.train_step(group)
+        flops += counter.get_total_flops()
+        tokens += sum(int(trainer.train_data.tgt_lens[i].sum()) + len(i) for i in group)
+    return flops / tokens
+
+
+def matmul_rate(device: str, dtype: torch.dtype, repeats: int = 5) -> float:
+    """This device's dense matmul rate (FLOP/s, median of `repeats`) at `dtype`, measured now."""
+    n = 2048 if device == "cpu" else 8192
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    sync = torch.cuda.synchronize if device == "cuda" else lambda: None
+    a @ b
+    times = []
+    for _ in range(repeats):
+        sync()
+        started = time.perf_counter()
+        a @ b
+        sync()
+        times.append(time.perf_counter() - started)
+    return 2 * n**3 / float(np.median(times))
 
 
 def batch_stats(batch_tokens: int) -> dict:
@@ -191,6 +234,14 @@ def main() -> None:
         "cpu_bf16_tokens_per_s": by["cpu-bf16"]["tokens_per_s"],
         "cpu_bf16_speedup": round(by["cpu-bf16"]["tokens_per_s"] / by["cpu-fp32"]["tokens_per_s"], 2),
         "cpu_fp32_peak_memory_gib": by["cpu-fp32"]["peak_memory_gib"],
+        "cpu_fp32_matmul_utilization": by["cpu-fp32"]["matmul_utilization"],
+        "cpu_bf16_matmul_utilization": by["cpu-bf16"]["matmul_utilization"],
+        **{
+            f"{v.replace('-', '_')}_{key}": by[v][key]
+            for v in ("cuda-fp32", "cuda-bf16")
+            if v in by
+            for key in ("tokens_per_s", "peak_memory_gib", "matmul_utilization")
+        },
         "cpu_fp32_input_feeding_tokens_per_s": by["cpu-fp32-inputfeed"]["tokens_per_s"],
         "input_feeding_vs_best_peer": round(
             by["cpu-fp32-inputfeed"]["tokens_per_s"] / max(PEERS.values()), 2
@@ -215,17 +266,20 @@ def main() -> None:
             "machine": platform.processor() or platform.machine(),
             "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
             "measure": "real target tokens (pieces + EOS) / wall seconds of training steps",
+            "utilization": "matmul FLOPs per target token (FlopCounterMode, 5 untimed steps) x "
+            "tokens/s, over a square matmul's rate on the same device and dtype measured in the "
+            "same child (2048^3 on CPU, 8192^3 on CUDA)",
         },
         "batches": batch_stats(args.batch_tokens),
         "variants": results,
         "benchmark_seconds": round(time.monotonic() - started, 1),
     }
     write_json(RESULT, report)
-    print(f"{'variant':<20} {'tgt tok/s':>10} {'peak GiB':>9} {'steps':>6}")
+    print(f"{'variant':<20} {'tgt tok/s':>10} {'peak GiB':>9} {'steps':>6} {'GFLOP/s':>8} {'of matmul':>9}")
     for r in results:
         print(
             f"{r['variant']:<20} {r['tokens_per_s']:>10.0f} {r['peak_memory_gib']:>9.2f} "
-            f"{r['timed_steps']:>6}"
+            f"{r['timed_steps']:>6} {r['achieved_gflops']:>8.1f} {r['matmul_utilization']:>9.0%}"
         )
     for name, rate in PEERS.items():
         print(f"{name:<18} {rate:>6} (peer, from the notes)")

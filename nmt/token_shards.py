@@ -16,7 +16,8 @@ import itertools
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,8 +36,8 @@ log = logging.getLogger(__name__)
 MAX_LEN = np.iinfo(np.int16).max
 QUANTILES = (0.5, 0.9, 0.95, 0.99)
 SPLIT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-# Input rows per pipeline chunk of write_token_shards (independent of the row-group size).
-ENCODE_ROWS = 8192
+# Input rows per encoder task of write_token_shards (independent of the row-group size).
+ENCODE_ROWS = 1024
 
 
 @dataclass(frozen=True)
@@ -51,19 +52,6 @@ class Sampling:
 
     alpha: float
     nbest_size: int
-
-
-def encode_ids(
-    sp: spm.SentencePieceProcessor, texts: list[str], threads: int, sampling: Sampling | None = None
-) -> pa.ListArray:
-    """Encode `texts` with sentencepiece's multi-threaded batch encoder into a list<int32> array."""
-    return _to_list_array(_encode(sp, texts, threads, sampling))
-
-
-def _lengths16(ids: pa.ListArray) -> tuple[np.ndarray, pa.Array]:
-    """Exact lengths (int64) and the int16 column saturated at MAX_LEN."""
-    exact = pc.list_value_length(ids).to_numpy(zero_copy_only=False).astype(np.int64)
-    return exact, pa.array(np.minimum(exact, MAX_LEN).astype(np.int16))
 
 
 @dataclass
@@ -85,8 +73,9 @@ class LengthStats:
         self.tgt_tokens += int(tgt_len.sum())
         self.over_limit += int(((src_len > limit) | (tgt_len > limit)).sum())
         self.saturated += int(((src_len > MAX_LEN) | (tgt_len > MAX_LEN)).sum())
-        self.src += np.bincount(np.minimum(src_len, MAX_LEN), minlength=MAX_LEN + 1)
-        self.tgt += np.bincount(np.minimum(tgt_len, MAX_LEN), minlength=MAX_LEN + 1)
+        for hist, lengths in ((self.src, src_len), (self.tgt, tgt_len)):
+            counts = np.bincount(np.minimum(lengths, MAX_LEN))  # [max length in batch + 1]
+            hist[: len(counts)] += counts
 
     def summary(self, limit: int) -> dict:
         """Counts, quantiles and the share of pairs over `limit` pieces on either side."""
@@ -148,30 +137,66 @@ class _SplitWriter:
             self._flush(final=True)
 
 
-def _encode(
-    sp: spm.SentencePieceProcessor, texts: list[str], threads: int, sampling: Sampling | None
-) -> list[list[int]]:
-    """sentencepiece's multi-threaded batch encode (it releases the GIL while it encodes)."""
+def _encode(sp: spm.SentencePieceProcessor, texts: list[str], sampling: Sampling | None) -> list[list[int]]:
+    """sentencepiece's encode on one thread (it releases the GIL while it encodes)."""
     if sampling is None:
-        return sp.encode(texts, num_threads=threads)
-    return sp.encode(
-        texts,
-        num_threads=threads,
-        enable_sampling=True,
-        alpha=sampling.alpha,
-        nbest_size=sampling.nbest_size,
-    )
+        return sp.encode(texts)
+    return sp.encode(texts, enable_sampling=True, alpha=sampling.alpha, nbest_size=sampling.nbest_size)
 
 
-def _to_list_array(ids: list[list[int]]) -> pa.ListArray:
-    """A list<int32> array from Python id lists: one flat int32 buffer plus offsets."""
+def _to_list_array(ids: list[list[int]]) -> tuple[pa.ListArray, np.ndarray]:
+    """A list<int32> array from Python id lists (one flat int32 buffer plus offsets), and the lengths."""
     lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
     offsets = np.zeros(len(ids) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     if offsets[-1] > np.iinfo(np.int32).max:
-        raise ValueError("a single batch holds more than 2**31 tokens; lower row_group_rows")
+        raise ValueError("a single chunk holds more than 2**31 tokens; lower ENCODE_ROWS")
     flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int32, count=int(offsets[-1]))
-    return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(flat))
+    return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(flat)), lengths
+
+
+@dataclass
+class _Chunk:
+    """One split's rows of one input batch, encoded: the TOKENS table and the exact lengths."""
+
+    split: str
+    table: pa.Table
+    src_len: np.ndarray  # [rows] int64
+    tgt_len: np.ndarray  # [rows] int64
+
+
+def _encode_chunk(
+    split: str,
+    batch: pa.RecordBatch,
+    encoders: tuple[spm.SentencePieceProcessor, spm.SentencePieceProcessor],
+    schema: pa.Schema,
+    sampling: Sampling | None,
+) -> _Chunk:
+    """Encode one chunk's two sides and build its TOKENS table."""
+    src, tgt = batch.column("src").to_pylist(), batch.column("tgt").to_pylist()
+    src_sp, tgt_sp = encoders
+    if src_sp is tgt_sp:  # joint model: one call
+        both = _encode(src_sp, src + tgt, sampling)
+        src_ids, tgt_ids = both[: len(src)], both[len(src) :]
+    else:
+        src_ids, tgt_ids = _encode(src_sp, src, sampling), _encode(tgt_sp, tgt, sampling)
+    (src_arr, src_exact), (tgt_arr, tgt_exact) = _to_list_array(src_ids), _to_list_array(tgt_ids)
+    src_len, tgt_len = (pa.array(np.minimum(x, MAX_LEN).astype(np.int16)) for x in (src_exact, tgt_exact))
+    table = pa.Table.from_arrays([batch.column("id"), src_arr, tgt_arr, src_len, tgt_len], schema=schema)
+    return _Chunk(split, table, src_exact, tgt_exact)
+
+
+def _split_batches(pairs: pq.ParquetFile, splits: set[str] | None) -> Iterator[tuple[str, pa.RecordBatch]]:
+    """(split, its rows) for each split present in each ENCODE_ROWS-row input batch."""
+    for batch in pairs.iter_batches(batch_size=ENCODE_ROWS, columns=["id", "split", "src", "tgt"]):
+        names = pc.unique(batch.column("split")).to_pylist()
+        for split in names:
+            if splits is not None and split not in splits:
+                continue
+            part = (  # filtering copies the text: skip it when the batch is one split
+                batch if len(names) == 1 else batch.filter(pc.equal(batch.column("split"), split))
+            )
+            yield split, part
 
 
 def write_token_shards(
@@ -189,15 +214,15 @@ def write_token_shards(
 ) -> dict[str, dict]:
     """Encode every split (or only `splits`) of the pairs table into TOKENS files; per-split stats.
 
-    A three-step pipeline over chunks of `ENCODE_ROWS` input rows: while one background thread
-    encodes chunk i+1 (sentencepiece, GIL released) and another writes chunk i-1 (Parquet,
-    GIL released), this thread reads the next chunk and turns chunk i into Arrow columns. At most
-    one chunk waits at each step, so memory stays bounded. Row groups and row order do not
-    depend on the chunking (each split's rows are buffered into row groups of exactly
-    `row_group_rows`), and the files are the same bytes as those of the earlier serial loop
-    (checked on Tatoeba en-fr, one split and three interleaved splits, several row-group sizes).
+    The input is read in chunks of `ENCODE_ROWS` rows; `threads` workers each encode a whole
+    chunk on one thread and build its Arrow columns, while this thread reads ahead and writes
+    the finished chunks in input order. sentencepiece releases the GIL while it encodes, so one
+    worker's encoding overlaps another's Python work (building the id lists, converting them);
+    its own multi-threaded batch encode builds all lists on one thread after the parallel part,
+    which is why this is faster than calling it with num_threads. At most 2 x `threads` chunks
+    are in flight, so memory stays bounded. Row groups and row order do not depend on the
+    chunking (each split's rows are buffered into row groups of exactly `row_group_rows`).
     """
-    src_sp, tgt_sp = encoders
     pairs = pq.ParquetFile(pairs_path)
     total_rows = pairs.metadata.num_rows
     schema = with_metadata(TOKENS, metadata)
@@ -206,68 +231,41 @@ def write_token_shards(
     started = last_log = time.perf_counter()
     done = 0
 
-    def encode(src: list[str], tgt: list[str]) -> tuple[list[list[int]], list[list[int]]]:
-        if src_sp is tgt_sp:  # joint model: one call, one thread start and one tail, not two
-            both = _encode(src_sp, src + tgt, threads, sampling)
-            return both[: len(src)], both[len(src) :]
-        return _encode(src_sp, src, threads, sampling), _encode(tgt_sp, tgt, threads, sampling)
-
-    def convert(split: str, ids: pa.Array, encoded: Future) -> pa.Table:
-        src_ids, tgt_ids = (_to_list_array(x) for x in encoded.result())
-        src_exact, src_len = _lengths16(src_ids)
-        tgt_exact, tgt_len = _lengths16(tgt_ids)
-        stats[split].add(src_exact, tgt_exact, length_limit)
-        return pa.Table.from_arrays([ids, src_ids, tgt_ids, src_len, tgt_len], schema=schema)
+    def write(chunk: _Chunk) -> None:
+        nonlocal done, last_log
+        writers[chunk.split].add(chunk.table)
+        stats[chunk.split].add(chunk.src_len, chunk.tgt_len, length_limit)
+        done += chunk.table.num_rows
+        now = time.perf_counter()
+        if now - last_log > 10:
+            rate = done / max(now - started, 1e-9)
+            log.info(
+                "encoded %d/%d pairs (%.0f pairs/s, ETA %.0f s)",
+                done,
+                total_rows,
+                rate,
+                (total_rows - done) / rate,
+            )
+            last_log = now
 
     with contextlib.ExitStack() as stack:
-        # Entered after the ExitStack: on the way out the threads finish before files close.
-        with ThreadPoolExecutor(1, "encode") as encoder, ThreadPoolExecutor(1, "write") as writer:
-            queued: tuple[str, pa.Array, Future] | None = None  # being encoded
-            written: Future | None = None  # being written
-            columns = ["id", "split", "src", "tgt"]
-            batch_rows = min(row_group_rows, ENCODE_ROWS)
-            for batch in pairs.iter_batches(batch_size=batch_rows, columns=columns):
-                names = pc.unique(batch.column("split")).to_pylist()
-                for split in names:
-                    if splits is not None and split not in splits:
-                        continue
-                    if split not in writers:
-                        if not SPLIT_NAME.match(split):
-                            raise ValueError(f"split name {split!r} cannot be a file name")
-                        tmp = stack.enter_context(atomic_path(out_dir / file_name(split)))
-                        writers[split] = _SplitWriter(tmp, schema, row_group_rows)
-                        stack.callback(writers[split].writer.close)
-                        stats[split] = LengthStats()
-                    part = (  # filtering copies the text: skip it when the chunk is one split
-                        batch if len(names) == 1 else batch.filter(pc.equal(batch.column("split"), split))
-                    )
-                    src, tgt = part.column("src").to_pylist(), part.column("tgt").to_pylist()
-                    following = (split, part.column("id"), encoder.submit(encode, src, tgt))
-                    if queued is not None:
-                        table = convert(*queued)
-                        if written is not None:
-                            written.result()
-                        written = writer.submit(writers[queued[0]].add, table)
-                    queued = following
-                done += batch.num_rows
-                now = time.perf_counter()
-                if now - last_log > 10 or done == total_rows:
-                    rate = done / max(now - started, 1e-9)
-                    log.info(
-                        "encoded %d/%d pairs (%.0f pairs/s, ETA %.0f s)",
-                        done,
-                        total_rows,
-                        rate,
-                        (total_rows - done) / rate,
-                    )
-                    last_log = now
-            if queued is not None:
-                table = convert(*queued)
-                if written is not None:
-                    written.result()
-                written = writer.submit(writers[queued[0]].add, table)
-            if written is not None:
-                written.result()
+        # Entered after the ExitStack: on the way out the workers finish before files close.
+        with ThreadPoolExecutor(max(threads, 1), "encode") as pool:
+            in_flight: deque[Future] = deque()
+            for split, batch in _split_batches(pairs, splits):
+                if split not in writers:
+                    if not SPLIT_NAME.match(split):
+                        raise ValueError(f"split name {split!r} cannot be a file name")
+                    tmp = stack.enter_context(atomic_path(out_dir / file_name(split)))
+                    writers[split] = _SplitWriter(tmp, schema, row_group_rows)
+                    stack.callback(writers[split].writer.close)
+                    stats[split] = LengthStats()
+                in_flight.append(pool.submit(_encode_chunk, split, batch, encoders, schema, sampling))
+                if len(in_flight) > 2 * threads:
+                    write(in_flight.popleft().result())
+            while in_flight:
+                write(in_flight.popleft().result())
         for split_writer in writers.values():
             split_writer.finish()
+    log.info("encoded %d pairs in %.1f s", done, time.perf_counter() - started)
     return {split: s.summary(length_limit) for split, s in sorted(stats.items())}
