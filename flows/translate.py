@@ -1,4 +1,4 @@
-"""Prefect flow of the translate stage: plan, one task per shard (thread pool or Dask cluster), finalize."""
+"""Prefect flow of the translate stage: plan, shared sentences, a task per shard (threads, Dask), finalize."""
 
 from pathlib import Path
 
@@ -9,7 +9,7 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from flows.gpu import gpu_slot
 from nmt import report
 from nmt.rundir import RunDir
-from nmt.shard_worker import run_shard
+from nmt.shard_worker import run_shard, run_shared
 from nmt.translate import TranslateConfig, TranslateJob, checkpoint_id, find_checkpoint, finish_job, start_job
 
 
@@ -18,6 +18,13 @@ def plan_task(run_dir: Path, inputs: list[Path], cfg: TranslateConfig, job_id: s
     """Cut the inputs into shards, or find the job already complete."""
     model_id = checkpoint_id(find_checkpoint(run_dir))
     return start_job(inputs, model_id, cfg, RunDir(run_dir).translate_job(job_id))
+
+
+@task(name="translate-shared", retries=1)
+def shared_task(job: TranslateJob, run_dir: Path, cfg: TranslateConfig) -> dict:
+    """Translate the sentences of two or more shards once, in a GPU slot, before any shard; skip if done."""
+    with gpu_slot():
+        return run_shared(job, run_dir, cfg)
 
 
 @task(name="translate-shard", retries=1)
@@ -57,12 +64,15 @@ def translate(
 ) -> dict:
     """Translate documents with the model of <run_dir> into <run_dir>/translate/<job_id>.
 
-    Shards run on `workers` threads of this process, or, given `cluster` (a Dask scheduler address
-    such as tcp://10.0.0.5:8786), on that cluster's workers, which must see the same paths.
+    The shared sentences, then the shards, run on `workers` threads of this process, or, given
+    `cluster` (a Dask scheduler address such as tcp://10.0.0.5:8786), on that cluster's workers,
+    which must see the same paths.
     """
     job = plan_task(run_dir, inputs, cfg, job_id)
     concurrent = workers if cluster is None else 1
     with shard_runner(cluster, workers) as runner:
+        if not job.complete:
+            runner.submit(shared_task, {"job": job, "run_dir": run_dir, "cfg": cfg}).result()
         params = {"job": unmapped(job), "run_dir": unmapped(run_dir), "cfg": unmapped(cfg)}
         runner.map(shard_task, {**params, "shard": job.pending, "concurrent": unmapped(concurrent)}).result()
     return finalize_task(run_dir, job, cfg)

@@ -1,7 +1,10 @@
 """Translate stage: documents in, translated documents and Arrow tables out, in crash-safe shards.
 
     <out>/plan/shard-<k>.jsonl       the inputs of shard k, one JSON line each (see plan_job)
+    <out>/plan/shared.jsonl          the sentences found in two or more shards, one JSON string each
     <out>/plan/plan.json             shard count and sentence counts; written last: the plan is done
+    <out>/shards/shared/results.parquet  the shared sentences' translations, attention and n-best
+    <out>/shards/shared/_SUCCESS     the shared step's count, written last: the shared step is done
     <out>/shards/<k>/*.parquet       one shard's translations, alignments and errors
     <out>/shards/<k>/_SUCCESS        the shard's summary, written last: the shard is done
     <out>/docs/<doc_id>              each translated document, same format and paragraphs
@@ -12,18 +15,27 @@
     <out>/summary.json               the job's counts; written last: the job is done
 
 A job is planned once (inputs listed in a fixed order and cut into shards of about
-`shard_bytes` of input; a document is never split, a table is cut between records), then each
-shard is translated by `translate_shard` -- the unit of work a scheduler may run anywhere --
-and `finalize_job` concatenates the shards' tables, joins the table slices and removes plan/
+`shard_bytes` of input; a document is never split, a table is cut between records), then
+`translate_shared` translates the sentences found in two or more shards, then each shard is
+translated by `translate_shard` -- the unit of work a scheduler may run anywhere, in any order
+-- and `finalize_job` concatenates the shards' tables, joins the table slices and removes plan/
 and shards/. `start_job` (plan, or find the job complete) and `finish_job` (finalize, time) are
-the first and last steps of both ways to run a job: `translate_job` runs the shards in order in
-this process, the Prefect flow runs them as tasks (nmt/shard_worker.py). Every file is written
-atomically and a shard is skipped once its _SUCCESS marker exists, so a job killed at any
-moment and run again ends with the same bytes as an uninterrupted run: each shard is decoded
-from the same inputs in the same batches (with the same torch thread count: CPU kernels sum in
-a thread-count-dependent order, so set `threads` where bytes must match across runs). For the
-same reason identical sentences are translated once per shard, not once per job: a shard's
-output must not depend on which other shards this process happened to run.
+the first and last steps of both ways to run a job: `translate_job` runs the shared step and the
+shards in order in this process, the Prefect flow runs them as tasks, the shared one first
+(nmt/shard_worker.py). Every file is written atomically and a step is skipped once its _SUCCESS
+marker exists, so a job killed at any moment and run again ends with the same bytes as an
+uninterrupted run: each step decodes the same sentences in the same batches (with the same torch
+thread count: CPU kernels sum in a thread-count-dependent order, so set `threads` where bytes
+must match across runs).
+
+Identical sentences are translated once per job. Planning keeps the first shard of each distinct
+sentence, keyed by an 8-byte digest of its text (70 to 130 bytes of memory per distinct sentence,
+measured, plus the text of each shared one); a sentence that turns up again in a later shard is
+shared. The shared step decodes all shared sentences, in fixed chunks, before any shard runs; a
+shard reads back the shared results of its own sentences only (matched by text, so a digest
+collision costs a repeated decoding, never a wrong row) and decodes the rest, each distinct one
+once. Every sentence is thus decoded by one fixed step whatever order the shards run in, and a
+shard's output does not depend on which other shards this process happened to run.
 
 Sentences longer than `max_sentence_chars` (a 1 MB line with no sentence break) stay
 untranslated in the output document and get an ERRORS row; they have no TRANSLATIONS row.
@@ -37,13 +49,14 @@ import logging
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -155,21 +168,23 @@ class Translator:
         max_len_a: float = 1.5,
         max_len_b: int = 10,
         progress: Callable[[int], Any] | None = None,
+        known: Mapping[str, Result] | None = None,
     ) -> list[Result]:
-        """Translate sentences (each distinct one once) in length-sorted batches; input order kept."""
+        """Translate sentences (distinct ones once, none in `known`) in length-sorted batches; order kept."""
         counts = Counter(sentences)
-        unique = list(counts)
+        done = {s: known[s] for s in counts if s in known} if known else {}
+        if progress is not None and done:
+            progress(sum(counts[s] for s in done))
+        unique = [s for s in counts if s not in done]
         ids = self.tokenizer.encode_src(unique)
-        done: list[Result | None] = [None] * len(unique)
         for batch in token_batches([len(x) + 1 for x in ids], batch_tokens // beam):
             decoded = self._decode([ids[i] for i in batch], beam, alpha, n_best, max_len_a, max_len_b)
             for i, res in zip(batch, decoded, strict=True):
                 res.source = unique[i]
-                done[i] = res
+                done[unique[i]] = res
             if progress is not None:
                 progress(sum(counts[unique[i]] for i in batch))
-        where = {s: k for k, s in enumerate(unique)}
-        return [done[where[s]] for s in sentences]
+        return [done[s] for s in sentences]
 
     def _decode(self, ids, beam, alpha, n_best, max_len_a, max_len_b) -> list[Result]:
         lengths = torch.tensor([len(x) + 1 for x in ids])  # [B] with EOS
@@ -231,11 +246,14 @@ def run_translate(inputs: list[Path], model_dir: Path, cfg: TranslateConfig, out
 def translate_job(
     inputs: list[str | Path], translator: Translator, cfg: TranslateConfig, out_dir: Path
 ) -> dict:
-    """Plan, translate every unfinished shard, finalize; return the job's summary."""
+    """Plan, translate the shared sentences, then each unfinished shard, finalize; the job's summary."""
     job = start_job(inputs, translator.model_id, cfg, out_dir)
     if not job.complete:
-        desc = f"translate {cfg.job_id or job.out_dir.name}"
-        with tqdm(total=job.sentences, unit="sent", desc=desc, disable=not cfg.progress) as bar:
+        name = cfg.job_id or job.out_dir.name
+        off = not cfg.progress
+        with tqdm(total=job.shared, unit="sent", desc=f"shared {name}", disable=off or not job.shared) as bar:
+            translate_shared(job.out_dir, translator, cfg, progress=bar.update)
+        with tqdm(total=job.sentences, unit="sent", desc=f"translate {name}", disable=off) as bar:
             for shard in range(job.shards):
                 translate_shard(job.out_dir, shard, translator, cfg, progress=bar.update)
     return finish_job(job, cfg)
@@ -250,6 +268,7 @@ class TranslateJob(BaseModel):
     model_id: str
     shards: int = Field(description="shard count of the plan")
     sentences: int = Field(description="sentences to translate, all shards together")
+    shared: int = Field(description="sentences of two or more shards, for translate_shared; 0 if complete")
     pending: list[int] = Field(description="shards not finished when the job started")
     complete: bool = Field(description="summary.json was there: the job was already done")
     started: float = Field(description="time.time() when the job started")
@@ -266,16 +285,17 @@ def start_job(inputs: list[str | Path], model_id: str, cfg: TranslateConfig, out
         summary = read_json(done)
         _check_fingerprint(summary, fingerprint, done)
         log.info("translate: job %s is already complete", summary["job_id"])
-        shards, sentences, pending = summary["shards"], summary["sentences"], []
+        shards, sentences, shared, pending = summary["shards"], summary["sentences"], 0, []
     else:
         plan = plan_job(inputs, cfg, out_dir, fingerprint)
-        shards, sentences = plan["shards"], plan["sentences"]
+        shards, sentences, shared = plan["shards"], plan["sentences"], plan["shared"]
         pending = [k for k in range(shards) if not shard_done(out_dir, k)]
     return TranslateJob(
         out_dir=out_dir,
         model_id=model_id,
         shards=shards,
         sentences=sentences,
+        shared=shared,
         pending=pending,
         complete=complete,
         started=started,
@@ -321,6 +341,7 @@ def plan_job(inputs: list[str | Path], cfg: TranslateConfig, out_dir: Path, fing
     A plan line is a JSON object: doc_id, path, kind, and for a slice of a table "range"
     [start, stop, first line] (see nmt.documents.Record), or for an input that cannot be read
     at all "error" [reason, detail]. Documents are never split; tables are cut between records.
+    plan/shared.jsonl lists, one JSON string a line, the sentences found in two or more shards.
     """
     plan_dir = Path(out_dir) / "plan"
     meta_path = plan_dir / "plan.json"
@@ -335,46 +356,74 @@ def plan_job(inputs: list[str | Path], cfg: TranslateConfig, out_dir: Path, fing
         error = _source_error(source, source.doc_id in seen)
         seen.add(source.doc_id)
         if error is not None:
-            plan.add({**entry, "error": [error.reason, error.detail]}, 0, 0, 1)
+            plan.add({**entry, "error": [error.reason, error.detail]}, 0, [], 1)
         elif source.kind in TABLE_KINDS:
             _plan_table(plan, entry, cfg)
         else:
             parts, _ = _load_document(source.path, source.kind, cfg.max_sentence_chars)
-            plan.add(entry, _size(source.path), len(sentences_of(parts)), 1)
+            plan.add(entry, _size(source.path), [s.text for s in sentences_of(parts)], 1)
     plan.flush()
+    write_text(
+        plan_dir / "shared.jsonl", "".join(json.dumps(t, ensure_ascii=False) + "\n" for t in plan.shared)
+    )
     meta = {
         "fingerprint": fingerprint,
         "shards": len(plan.counts),
         "documents": plan.documents,
         "sentences": sum(plan.counts),
+        "unique_sentences": len(plan.first_shard),
+        "shared": len(plan.shared),
         "shard_sentences": plan.counts,
     }
     write_json(meta_path, meta)
     log.info(
-        "translate: planned %d documents, %d sentences, %d shards",
+        "translate: planned %d documents, %d sentences (%d distinct, %d in two or more shards), %d shards",
         plan.documents,
         meta["sentences"],
+        meta["unique_sentences"],
+        meta["shared"],
         meta["shards"],
     )
     return meta
 
 
+_SHARED = -1  # _Plan.first_shard's value for a sentence found in two or more shards
+
+
+def _sentence_key(text: str) -> int:
+    """The 8-byte blake2b digest of a sentence as an int: planning tells sentences apart in little memory."""
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
+
+
 class _Plan:
-    """Plan lines gathered into shard files of about `shard_bytes` of input each."""
+    """Plan lines cut into shard files of about `shard_bytes` of input each; the sentences shards share."""
 
     def __init__(self, plan_dir: Path, shard_bytes: int):
         self.plan_dir, self.shard_bytes = plan_dir, shard_bytes
         self.counts: list[int] = []
         self.lines: list[str] = []
         self.size = self.sentences = self.documents = 0
+        self.first_shard: dict[int, int] = {}  # _sentence_key -> first shard holding it, or _SHARED
+        self.shared: list[str] = []  # sentences of two or more shards, in the order they became so
 
-    def add(self, entry: dict, size: int, sentences: int, documents: int) -> None:
+    def add(self, entry: dict, size: int, texts: list[str], documents: int) -> None:
         self.lines.append(json.dumps(entry, ensure_ascii=False))
+        self._note(texts)
         self.size += size
-        self.sentences += sentences
         self.documents += documents
         if self.size >= self.shard_bytes:
             self.flush()
+
+    def _note(self, texts: list[str]) -> None:
+        """Count the sentences of the shard being filled; mark those an earlier shard holds as shared."""
+        shard = len(self.counts)  # shards are flushed as they fill: this is the one being filled
+        for text in texts:
+            key = _sentence_key(text)
+            first = self.first_shard.setdefault(key, shard)
+            if first not in (shard, _SHARED):
+                self.first_shard[key] = _SHARED
+                self.shared.append(text)
+        self.sentences += len(texts)
 
     def flush(self) -> None:
         if not self.lines:
@@ -389,7 +438,8 @@ class _Plan:
 def _plan_table(plan: _Plan, entry: dict, cfg: TranslateConfig) -> None:
     """Add a table's records to the plan as ranges, cut where the shard is full."""
     start = first = None
-    size = sentences = records = 0
+    size = records = 0
+    texts: list[str] = []  # the sentences of the range being gathered
     try:
         for rec in iter_records(entry["path"], entry["kind"], cfg.id_column, cfg.text_column):
             if start is None:
@@ -398,17 +448,18 @@ def _plan_table(plan: _Plan, entry: dict, cfg: TranslateConfig) -> None:
             records += rec.key is not None or rec.error is not None
             if rec.text is not None:
                 parts = parse_text(rec.text)
-                sentences += len(sentences_of(parts)) - len(_limit_sentences(parts, cfg.max_sentence_chars))
+                _limit_sentences(parts, cfg.max_sentence_chars)
+                texts += [s.text for s in sentences_of(parts)]
             if plan.size + size >= plan.shard_bytes:
-                plan.add({**entry, "range": [start, rec.stop, first]}, size, sentences, records)
-                start, size, sentences, records = None, 0, 0, 0
+                plan.add({**entry, "range": [start, rec.stop, first]}, size, texts, records)
+                start, size, texts, records = None, 0, [], 0
     except DocumentError as exc:
-        plan.add({**entry, "error": [exc.reason, exc.detail]}, 0, 0, 1)
+        plan.add({**entry, "error": [exc.reason, exc.detail]}, 0, [], 1)
         return
     if start is not None:
-        plan.add({**entry, "range": [start, rec.stop, first]}, size, sentences, records)
+        plan.add({**entry, "range": [start, rec.stop, first]}, size, texts, records)
     elif first is None:
-        plan.add({**entry, "error": ["empty", "no records"]}, 0, 0, 1)
+        plan.add({**entry, "error": ["empty", "no records"]}, 0, [], 1)
 
 
 def _size(path: str) -> int:
@@ -460,6 +511,129 @@ def shard_done(out_dir: Path, shard: int) -> bool:
 
 def _shard_dir(out_dir: Path, shard: int) -> Path:
     return Path(out_dir) / "shards" / f"{shard:05d}"
+
+
+def _shared_dir(out_dir: Path) -> Path:
+    return Path(out_dir) / "shards" / "shared"
+
+
+def _decoding(cfg: TranslateConfig) -> dict[str, Any]:
+    """Translator.translate's settings of a job: the same for the shared step and every shard."""
+    return {
+        "beam": cfg.beam,
+        "batch_tokens": cfg.batch_tokens,
+        "alpha": cfg.alpha,
+        "max_len_a": cfg.max_len_a,
+        "max_len_b": cfg.max_len_b,
+    }
+
+
+SHARED_CHUNK = 4096  # shared sentences translated together, in length-sorted batches
+SHARED_ROWS = 512  # rows per row group of the shared results: a shard reads only groups it needs
+
+
+def translate_shared(
+    out_dir: Path,
+    translator: Translator,
+    cfg: TranslateConfig,
+    progress: Callable[[int], Any] | None = None,
+) -> dict:
+    """Translate the sentences of two or more shards once, before any shard: results, then marker."""
+    out_dir = Path(out_dir)
+    folder = _shared_dir(out_dir)
+    if (folder / MARKER).exists():
+        summary = read_json(folder / MARKER)
+        if progress is not None:
+            progress(summary["sentences"])
+        return summary
+    lines = (out_dir / "plan" / "shared.jsonl").read_text(encoding="utf-8").splitlines()
+    texts = [json.loads(line) for line in lines]
+    with (
+        atomic_path(folder / "results.parquet") as tmp,
+        pq.ParquetWriter(tmp, _RESULTS, compression="zstd") as writer,
+    ):
+        for lo in range(0, len(texts), SHARED_CHUNK):  # fixed chunks: the same batches on every run
+            chunk = texts[lo : lo + SHARED_CHUNK]
+            results = translator.translate(chunk, **_decoding(cfg), progress=progress)
+            writer.write_table(_results_table(results), row_group_size=SHARED_ROWS)
+    summary = {"sentences": len(texts)}
+    write_json(folder / MARKER, summary)
+    return summary
+
+
+_RESULTS = pa.schema(  # the shared step's Results, one row per sentence
+    [
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("translation", pa.string(), nullable=False),
+        pa.field("score", pa.float64(), nullable=False),
+        pa.field("src_ids", pa.list_(pa.int32()), nullable=False),
+        pa.field("tgt_ids", pa.list_(pa.int32()), nullable=False),
+        # Row-major [len(tgt_ids)+1, len(src_ids)+1]: the shape follows from the ids.
+        pa.field("attention", pa.list_(pa.float32()), nullable=False),
+        pa.field(
+            "nbest",
+            pa.list_(pa.struct([("translation", pa.string()), ("logprob", pa.float64())])),
+            nullable=False,
+        ),
+    ]
+)
+
+
+def _results_table(results: list[Result]) -> pa.Table:
+    cols = {
+        "source": [r.source for r in results],
+        "translation": [r.translation for r in results],
+        "score": [r.score for r in results],
+        "src_ids": [r.src_ids for r in results],
+        "tgt_ids": [r.tgt_ids for r in results],
+        "attention": [r.attention.reshape(-1) for r in results],  # [T+1,S+1] -> [(T+1)*(S+1)]
+        "nbest": [[{"translation": t, "logprob": lp} for t, lp in r.nbest] for r in results],
+    }
+    return pa.table(cols, schema=_RESULTS)
+
+
+def _shared_results(out_dir: Path, texts: list[str]) -> dict[str, Result]:
+    """The shared step's Results of those of `texts` it translated, by source (only these are read)."""
+    folder = _shared_dir(out_dir)
+    if not (folder / MARKER).exists():
+        raise RuntimeError(
+            f"{folder}: the shared sentences are not translated yet; run translate_shared first"
+        )
+    if not read_json(folder / MARKER)["sentences"]:
+        return {}
+    return _results_of(_rows_of(folder / "results.parquet", texts))
+
+
+def _rows_of(path: Path, texts: list[str]) -> pa.Table:
+    """The rows of the shared results whose source is one of `texts`; a row group with none is not decoded."""
+    file = pq.ParquetFile(path)
+    wanted = pa.array(list(set(texts)), pa.string())
+    parts = [file.schema_arrow.empty_table()]
+    for group in range(file.num_row_groups):
+        mask = pc.is_in(file.read_row_group(group, columns=["source"]).column(0), value_set=wanted)
+        if pc.any(mask).as_py():
+            parts.append(file.read_row_group(group).filter(mask))
+    return pa.concat_tables(parts)
+
+
+def _results_of(table: pa.Table) -> dict[str, Result]:
+    """Results back from rows of the shared results, by source."""
+    attention = table.column("attention").combine_chunks()
+    values, offsets = attention.values.to_numpy(), attention.offsets.to_numpy()  # [sum (T+1)*(S+1)], [N+1]
+    out = {}
+    for row, lo, hi in zip(table.drop_columns(["attention"]).to_pylist(), offsets, offsets[1:], strict=False):
+        shape = (len(row["tgt_ids"]) + 1, len(row["src_ids"]) + 1)
+        nbest = [(x["translation"], x["logprob"]) for x in row["nbest"]]
+        out[row["source"]] = Result(
+            row["source"],
+            row["translation"],
+            row["score"],
+            row["src_ids"],
+            row["tgt_ids"],
+            values[lo:hi].reshape(shape),  # [T+1,S+1]
+            nbest,
+        )
+    return out
 
 
 @dataclass
@@ -518,7 +692,7 @@ def translate_shard(
     cfg: TranslateConfig,
     progress: Callable[[int], Any] | None = None,
 ) -> dict:
-    """Translate shard `shard` of a planned job: documents, its three tables, then its marker."""
+    """Translate shard `shard` of a planned job (after translate_shared): documents, three tables, marker."""
     out_dir = Path(out_dir)
     shard_dir = _shard_dir(out_dir, shard)
     if (shard_dir / MARKER).exists():
@@ -531,15 +705,9 @@ def translate_shard(
     errors: list[tuple[str, DocumentError]] = []
     entries = [_read_entry(json.loads(line), cfg, errors) for line in lines]
     items = [(doc_id, s) for e in entries for doc_id, parts in e.docs for s in sentences_of(parts)]
-    results = translator.translate(
-        [s.text for _, s in items],
-        beam=cfg.beam,
-        batch_tokens=cfg.batch_tokens,
-        alpha=cfg.alpha,
-        max_len_a=cfg.max_len_a,
-        max_len_b=cfg.max_len_b,
-        progress=progress,
-    )
+    texts = [s.text for _, s in items]
+    shared = _shared_results(out_dir, texts)
+    results = translator.translate(texts, **_decoding(cfg), progress=progress, known=shared)
     k = 0
     for e in entries:
         rendered = []
@@ -564,7 +732,7 @@ def translate_shard(
         "documents": sum(e.documents for e in entries),
         "documents_failed": len(failed_docs),
         "sentences": len(items),
-        "unique_sentences": len({s.text for _, s in items}),
+        "decoded_sentences": len(set(texts) - shared.keys()),
         "errors": len(errors),
         "errors_by_reason": dict(Counter(e.reason for _, e in errors)),
         "src_tokens": sum(len(r.src_ids) for r in results),
@@ -707,6 +875,7 @@ def finalize_job(out_dir: Path, model_id: str, cfg: TranslateConfig) -> dict:
     plan = read_json(out_dir / "plan" / "plan.json")
     job_id = cfg.job_id or out_dir.name
     shards = [read_json(_shard_dir(out_dir, k) / MARKER) for k in range(plan["shards"])]
+    shared = read_json(_shared_dir(out_dir) / MARKER)["sentences"]
     meta = {"nmt.job_id": job_id, "nmt.model_id": model_id}
     for name, schema in TABLES.items():
         with (
@@ -730,12 +899,14 @@ def finalize_job(out_dir: Path, model_id: str, cfg: TranslateConfig) -> dict:
                 "documents",
                 "documents_failed",
                 "sentences",
-                "unique_sentences",
                 "src_tokens",
                 "tgt_tokens",
                 "errors",
             )
         },
+        "unique_sentences": plan["unique_sentences"],
+        "shared_sentences": shared,
+        "decoded_sentences": shared + sum(s["decoded_sentences"] for s in shards),
         "errors_by_reason": dict(sorted(reasons.items())),
         "out_dir": str(out_dir),
     }

@@ -12,7 +12,14 @@ import pytest
 from translate_fixtures import make_run_dir, make_translator, sentences
 
 from nmt.schema import ALIGNMENTS, ERRORS, TRANSLATIONS
-from nmt.translate import TranslateConfig, plan_job, run_translate, translate_job, translate_shard
+from nmt.translate import (
+    TranslateConfig,
+    plan_job,
+    run_translate,
+    translate_job,
+    translate_shard,
+    translate_shared,
+)
 
 FAST = {"max_len_a": 1.0, "max_len_b": 2, "progress": False}
 
@@ -31,6 +38,39 @@ def write_docs(folder: Path, n_docs: int = 3, paragraphs: int = 3, per_paragraph
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("\n\n".join(paras) + "\n", encoding="utf-8")
     return folder
+
+
+def write_repeats(folder: Path) -> list[str]:
+    """Four documents and a two-record JSONL table whose sentences recur, in one shard and across shards
+    (with shard_bytes=1 each document and each record is a shard); the pool of sentences a..g used."""
+    a, b, c, d, e, f, g = pool = sentences(7, seed=21)
+    assert len(set(pool)) == 7
+    folder.mkdir(parents=True)
+    docs = {"d0": f"{a} {b}\n\n{c} {a}", "d1": f"{b} {d}\n\n{e}", "d2": f"{f} {f} {a}\n\n{d}", "d3": c}
+    for name, text in docs.items():
+        (folder / f"{name}.txt").write_text(text + "\n", encoding="utf-8")
+    records = [{"id": 0, "text": g}, {"id": 1, "text": f"{g} {e}"}]  # g: shared by a table cut in two
+    (folder / "t.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return pool
+
+
+REPEATS = "abca bde ffad c g ge"  # write_repeats' sentences in input order, by letter; f is in one shard
+REPEATS_SHARED = "badcge"  # the shared ones, in the order planning finds them in a second shard
+REPEATS_CFG = TranslateConfig(**FAST, shard_bytes=1, job_id="job")
+
+
+def by_letter(pool: list[str], letters: str) -> list[str]:
+    return [pool[ord(x) - ord("a")] for x in letters if x != " "]
+
+
+def spy_encoded(monkeypatch, translator) -> list[str]:
+    """Every sentence the translator encodes (so decodes) from now until the test ends."""
+    texts: list[str] = []
+    encode = translator.tokenizer.encode_src
+    monkeypatch.setattr(
+        translator.tokenizer, "encode_src", lambda batch: texts.extend(batch) or encode(batch)
+    )
+    return texts
 
 
 def test_translator_keeps_order_and_dedups(translator):
@@ -127,6 +167,7 @@ def test_file_disappearing_mid_job(tmp_path, translator):
     cfg = TranslateConfig(**FAST, shard_bytes=1)  # one document per shard
     out = tmp_path / "out"
     plan_job([inputs], cfg, out, _fingerprint([inputs], translator, cfg))
+    translate_shared(out, translator, cfg)
     translate_shard(out, 0, translator, cfg)
     (inputs / "doc2.txt").unlink()  # planned for shard 1
     summary = translate_job([inputs], translator, cfg, out)
@@ -199,3 +240,29 @@ def test_nbest_lists(translator):
     for r in out:
         assert len(r.nbest) == 3 and r.nbest[0] == (r.translation, r.score)
         assert len({text for text, _ in r.nbest}) >= 2
+
+
+def test_identical_sentences_are_decoded_once_per_job(tmp_path, translator, monkeypatch):
+    pool = write_repeats(tmp_path / "in")
+    decoded = spy_encoded(monkeypatch, translator)
+    summary = translate_job([tmp_path / "in"], translator, REPEATS_CFG, tmp_path / "out")
+    assert sorted(decoded) == sorted(pool)  # each distinct sentence once, the shared ones included
+    assert summary["shards"] == 6 and summary["sentences"] == len(by_letter(pool, REPEATS))
+    assert summary["unique_sentences"] == summary["decoded_sentences"] == len(pool)
+    assert summary["shared_sentences"] == len(REPEATS_SHARED)
+    trans = pq.read_table(tmp_path / "out" / "translations.parquet").to_pylist()
+    align = pq.read_table(tmp_path / "out" / "alignments.parquet").to_pylist()
+    assert [r["source"] for r in trans] == by_letter(pool, REPEATS)  # one row per sentence, input order
+    keys = ("doc_id", "paragraph", "sentence")
+    assert [[r[k] for k in keys] for r in trans] == [[r[k] for k in keys] for r in align]
+    first: dict[str, tuple] = {}
+    for t, a in zip(trans, align, strict=True):
+        row = (
+            t["translation"],
+            t["score"],
+            a["src_tokens"],
+            a["tgt_tokens"],
+            a["attention"],
+            a["word_links"],
+        )
+        assert first.setdefault(t["source"], row) == row

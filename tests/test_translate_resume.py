@@ -1,7 +1,9 @@
-"""A translate job killed with SIGKILL at a random moment and run again: the same bytes."""
+"""A translate job killed with SIGKILL at a random moment and run again, or its shards run in another
+order: the same bytes."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -10,10 +12,25 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from test_translate import FAST, write_docs
+from test_translate import (
+    FAST,
+    REPEATS_CFG,
+    REPEATS_SHARED,
+    by_letter,
+    spy_encoded,
+    write_docs,
+    write_repeats,
+)
 from translate_fixtures import make_translator
 
-from nmt.translate import TranslateConfig, translate_job
+from nmt.translate import (
+    TranslateConfig,
+    finish_job,
+    start_job,
+    translate_job,
+    translate_shard,
+    translate_shared,
+)
 
 
 @pytest.fixture(scope="module")
@@ -62,3 +79,35 @@ def test_sigkill_then_rerun_gives_identical_bytes(tmp_path, translator, beam):
     assert rerun["shards_skipped"] >= 2
     assert tree_bytes(out) == tree_bytes(tmp_path / "a")
     assert pq.read_table(out / "translations.parquet").num_rows == whole["sentences"]
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_shards_in_reverse_order_after_the_shared_step_give_identical_bytes(tmp_path, translator, beam):
+    pool = write_repeats(tmp_path / "in")
+    inputs, cfg = [tmp_path / "in"], REPEATS_CFG.model_copy(update={"beam": beam})
+    translate_job(inputs, translator, cfg, tmp_path / "a")
+    out = tmp_path / "b"
+    job = start_job(inputs, translator.model_id, cfg, out)
+    shared = (out / "plan" / "shared.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(x) for x in shared] == by_letter(pool, REPEATS_SHARED)
+    with pytest.raises(RuntimeError, match="run translate_shared first"):
+        translate_shard(out, job.shards - 1, translator, cfg)
+    translate_shared(out, translator, cfg)
+    for shard in reversed(job.pending):
+        translate_shard(out, shard, translator, cfg)
+    finish_job(job, cfg)
+    assert tree_bytes(out) == tree_bytes(tmp_path / "a")
+
+
+def test_rerun_after_the_shared_step_decodes_only_the_rest(tmp_path, translator, monkeypatch):
+    pool = write_repeats(tmp_path / "in")
+    inputs = [tmp_path / "in"]
+    translate_job(inputs, translator, REPEATS_CFG, tmp_path / "a")
+    out = tmp_path / "b"
+    start_job(inputs, translator.model_id, REPEATS_CFG, out)
+    translate_shared(out, translator, REPEATS_CFG)  # the job dies here, before any shard
+    decoded = spy_encoded(monkeypatch, translator)
+    rerun = translate_job(inputs, translator, REPEATS_CFG, out)
+    assert decoded == by_letter(pool, "f")  # the one sentence no two shards share
+    assert rerun["decoded_sentences"] == len(pool) and rerun["shards_skipped"] == 0
+    assert tree_bytes(out) == tree_bytes(tmp_path / "a")

@@ -17,7 +17,8 @@ from nmt.rundir import RunDir
 from nmt.translate import TranslateConfig, run_translate
 
 DOCS, PARAGRAPHS, PER_PARAGRAPH = 8, 2, 3
-SENTENCES = DOCS * PARAGRAPHS * PER_PARAGRAPH
+SHARDS = DOCS + 1  # and dup.txt, a copy of doc0.txt: its sentences are shared by two shards
+SENTENCES = SHARDS * PARAGRAPHS * PER_PARAGRAPH
 # One document a shard; threads pinned: torch's CPU sums depend on the thread count.
 CFG = TranslateConfig(beam=2, threads=1, shard_bytes=100, job_id="job", progress=False)
 
@@ -30,7 +31,9 @@ def run(trained_run, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def docs(tmp_path_factory):
-    return write_docs(tmp_path_factory.mktemp("docs"), DOCS, PARAGRAPHS, PER_PARAGRAPH)
+    folder = write_docs(tmp_path_factory.mktemp("docs"), DOCS, PARAGRAPHS, PER_PARAGRAPH)
+    (folder / "dup.txt").write_text((folder / "doc0.txt").read_text())
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +45,9 @@ def sequential(run, docs, tmp_path_factory):
         summary = run_translate([docs], run, CFG, out)
     finally:
         torch.set_num_threads(threads)
-    assert summary["shards"] == DOCS and summary["sentences"] == SENTENCES
+    assert summary["shards"] == SHARDS and summary["sentences"] == SENTENCES
+    assert summary["shared_sentences"] == PARAGRAPHS * PER_PARAGRAPH
+    assert summary["unique_sentences"] == summary["decoded_sentences"] == DOCS * PARAGRAPHS * PER_PARAGRAPH
     return tree_bytes(out)
 
 
@@ -52,7 +57,7 @@ def check_job(run, job_id: str, summary: dict, sequential: dict) -> None:
     assert tree_bytes(out) == sequential
     assert pq.read_table(out / "translations.parquet").num_rows == SENTENCES
     assert pq.read_table(out / "alignments.parquet").num_rows == SENTENCES
-    assert summary["sentences"] == SENTENCES and summary["shards"] == DOCS
+    assert summary["sentences"] == SENTENCES and summary["shards"] == SHARDS
     assert report.load(run)["stages"]["translate"]["out_dir"] == str(out)
 
 
@@ -61,7 +66,7 @@ def test_thread_pool_flow_writes_the_sequential_bytes_and_skips_a_done_job(run, 
     check_job(run, "pool", summary, sequential)
     assert summary["shards_skipped"] == 0
     again = translate(run, [docs], CFG, "pool", workers=2)
-    assert again["shards_skipped"] == DOCS and again["seconds"] == 0.0
+    assert again["shards_skipped"] == SHARDS and again["seconds"] == 0.0
 
 
 def test_dask_flow_spreads_shards_over_two_workers(run, docs, sequential):
@@ -75,4 +80,4 @@ def test_dask_flow_spreads_shards_over_two_workers(run, docs, sequential):
         executed = client.run(lambda dask_worker: dask_worker.state.executed_count)
     check_job(run, "dask", summary, sequential)
     assert len(executed) == 2 and min(executed.values()) >= 1
-    assert sum(executed.values()) == DOCS  # one task per shard, nothing else ran on the cluster
+    assert sum(executed.values()) == 1 + SHARDS  # the shared step, one task per shard, nothing else
