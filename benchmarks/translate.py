@@ -7,8 +7,8 @@ The speed mode loads the run's model (timed on its own), translates the German s
 test_2016_flickr with each beam size and reports sentences/s and target tokens/s (EOS not
 counted; best of --repeat runs), with the batch settings and the peak memory (process RSS;
 CUDA peak allocation on a GPU). The memory mode runs a whole translate job (documents of 100
-sentences each, drawn from the corpus) in a fresh process per size and reports its peak RSS,
-to show that memory does not grow with the number of documents. Results go to
+sentences each, drawn from the corpus and numbered so all are distinct) in a fresh process per
+size and reports its peak RSS, to show that memory does not grow with the number of documents. Results go to
 benchmarks/results/translate.json (merged by key, so the two modes can be run separately).
 """
 
@@ -114,7 +114,9 @@ def memory_child(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "in"
         for d in range(0, n, PER_DOC):
-            lines = [pool[(d + k) % len(pool)] for k in range(min(PER_DOC, n - d))]
+            # Numbered, so every sentence is distinct: the job's plan holds one entry per distinct
+            # sentence and nothing is shared, the worst case for memory and for speed.
+            lines = [f"{pool[(d + k) % len(pool)]} ({d + k})" for k in range(min(PER_DOC, n - d))]
             paras = [" ".join(lines[p : p + 5]) for p in range(0, len(lines), 5)]
             path = folder / f"{d // 10_000:03d}" / f"doc{d // PER_DOC:06d}.txt"
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -134,6 +136,7 @@ def memory_child(args: argparse.Namespace) -> None:
         json.dumps(
             {
                 "sentences": summary["sentences"],
+                "unique_sentences": summary["unique_sentences"],
                 "documents": summary["documents"],
                 "shards": summary["shards"],
                 "seconds": round(seconds, 1),
