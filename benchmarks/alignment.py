@@ -4,11 +4,14 @@
 
 Force-decodes the 179 gold sentence pairs with the English->French model (and, given, the
 French->English model read in reverse), reads word links off the attention under every setting
-(shift 0/1: the step that predicts the word or the step where it is the decoder input; argmax or
-thresholds), scores each against the gold (AER, precision, recall) next to the diagonal baseline
-and the published figures for this test set, and symmetrises the two directions (intersection,
-union, grow-diag-final) with the best setting of each. --quick scores shift 0 and 1 with argmax
-only. Results go to benchmarks/results/alignment.json; the best AER is the top-level headline.
+(surface "tokens": each gold token encoded alone, or "detokenized": the rebuilt raw sentence,
+nmt.surface; shift 0/1: the step that predicts the word or the step where it is the decoder
+input; argmax or thresholds), scores each against the gold (AER, precision, recall) next to the
+diagonal baseline and the published figures for this test set, and, for each surface, symmetrises
+the two directions with the best setting of each: hard (intersection, union, grow-diag-final of
+the links) and soft (mean or geometric mean of the two attention matrices, then argmax or
+thresholds). --quick scores shift 0 and 1 with argmax only. Results go to
+benchmarks/results/alignment.json; the best AER is the top-level headline.
 """
 
 from __future__ import annotations
@@ -26,13 +29,15 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import time  # noqa: E402
+from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
 from nmt import aer  # noqa: E402
-from nmt.align import AlignConfig, align_pairs, parse_pairs  # noqa: E402
-from nmt.symmetrize import METHODS, symmetrize  # noqa: E402
+from nmt.align import AlignConfig, WordAlignment, align_pairs, parse_pairs, read_links, run_languages  # noqa: E402
+from nmt.links import matrix_links  # noqa: E402
+from nmt.symmetrize import METHODS, SOFT_METHODS, soft_symmetrize, symmetrize  # noqa: E402
 from nmt.translate import Translator  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,36 +45,69 @@ GOLD_DIR = ROOT.parent / "shared" / "corpora" / "alignments" / "wpt2003-hansards
 RESULTS = ROOT / "benchmarks" / "results" / "alignment.json"
 # Published AER on this test set (full set; ours is the shared 40% dev half), for reference.
 PUBLISHED = {"fast_align": 0.105, "GIZA++": 0.059}
+SURFACES = ("tokens", "detokenized")
 
 
-def settings(quick: bool) -> list[AlignConfig]:
-    """The attention-reading settings to score."""
-    thresholds = [None] if quick else [None, 0.1, 0.2, 0.3]
-    return [AlignConfig(shift=s, threshold=t) for s in (0, 1) for t in thresholds]
+def thresholds(quick: bool) -> list[float | None]:
+    """Argmax (None) and the thresholds to read links with."""
+    return [None] if quick else [None, 0.1, 0.2, 0.3]
 
 
-def direction(run: Path, pairs, gold, reverse: bool, quick: bool) -> tuple[list[dict], list[set]]:
-    """Scores of every setting for one model, and the links of its best setting."""
+def direction(run: Path, pairs, gold, reverse: bool, quick: bool) -> tuple[list[dict], dict[str, tuple]]:
+    """Scores of every setting for one model, and the best setting and its alignments for each surface.
+
+    One forced decoding per surface and shift; every threshold is read off its attention.
+    """
     translator = Translator.load(run, "cpu")
-    rows, best = [], None
-    for cfg in settings(quick):
-        cfg = cfg.model_copy(update={"reverse": reverse})
-        started = time.perf_counter()
-        links = [a.links if a else set() for a in align_pairs(translator, pairs, cfg)]
-        s = aer.score(links, gold)
-        rows.append(
-            {
-                "model": str(run),
-                "reverse": reverse,
-                "shift": cfg.shift,
-                "threshold": cfg.threshold,
-                **s.as_dict(),
-                "seconds": round(time.perf_counter() - started, 2),
-            }
-        )
-        if best is None or s.aer < best[0]:
-            best = (s.aer, links)
-    return rows, best[1]
+    languages = run_languages(run)
+    rows, best = [], {}
+    for surface in SURFACES:
+        for shift in (0, 1):
+            started = time.perf_counter()
+            cfg = AlignConfig(surface=surface, shift=shift, reverse=reverse)
+            aligned = align_pairs(translator, pairs, cfg, languages)
+            seconds = round(time.perf_counter() - started, 2)
+            for threshold in thresholds(quick):
+                links = [read_links(a.attention, threshold, reverse) if a else set() for a in aligned]
+                s = aer.score(links, gold)
+                setting = {"surface": surface, "shift": shift, "threshold": threshold}
+                rows.append(
+                    {
+                        "model": str(run),
+                        "reverse": reverse,
+                        **setting,
+                        **s.as_dict(),
+                        "decode_seconds": seconds,
+                    }
+                )
+                if surface not in best or s.aer < best[surface][0]:
+                    chosen = [replace(a, links=x) if a else None for a, x in zip(aligned, links, strict=True)]
+                    best[surface] = (s.aer, setting, chosen)
+    return rows, {surface: (setting, chosen) for surface, (_, setting, chosen) in best.items()}
+
+
+def symmetrised_rows(
+    forward: list[WordAlignment | None], backward: list[WordAlignment | None], gold, quick: bool
+) -> list[dict]:
+    """Scores of the hard and soft symmetrisations of two directions' alignments of one surface."""
+    pairs = list(zip(forward, backward, strict=True))
+    rows = []
+    for method in METHODS:
+        links = [symmetrize(f.links, b.links, method) if f and b else set() for f, b in pairs]
+        rows.append({"method": method, "threshold": None, **aer.score(links, gold).as_dict()})
+    for method in SOFT_METHODS:
+        matrices = [soft_symmetrize(f.attention, b.attention, method) if f and b else None for f, b in pairs]
+        for threshold in thresholds(quick):
+            links = [set(matrix_links(m, threshold)) if m is not None else set() for m in matrices]
+            rows.append(
+                {"method": f"soft-{method}", "threshold": threshold, **aer.score(links, gold).as_dict()}
+            )
+    return rows
+
+
+def reading(row: dict) -> str:
+    """How a row's links were read: argmax or a threshold."""
+    return "argmax" if row["threshold"] is None else f"threshold {row['threshold']}"
 
 
 def main() -> None:
@@ -93,9 +131,10 @@ def main() -> None:
     if args.backward:
         backward_rows, backward = direction(args.backward, pairs, gold, True, args.quick)
         rows += backward_rows
-        for method in METHODS:
-            links = [symmetrize(f, b, method) for f, b in zip(forward, backward, strict=True)]
-            symmetrised.append({"method": method, **aer.score(links, gold).as_dict()})
+        for surface in SURFACES:
+            (f_setting, f_aligned), (b_setting, b_aligned) = forward[surface], backward[surface]
+            used = {"surface": surface, "forward": f_setting, "backward": b_setting}
+            symmetrised += [{**used, **r} for r in symmetrised_rows(f_aligned, b_aligned, gold, args.quick)]
     best = min([r["aer"] for r in rows] + [r["aer"] for r in symmetrised])
     result = {
         "best_aer": round(best, 4),
@@ -110,19 +149,19 @@ def main() -> None:
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{'aligner':<44} {'AER':>6} {'prec':>6} {'recall':>6}")
+    print(f"{'aligner':<54} {'AER':>6} {'prec':>6} {'recall':>6}")
     print(
-        f"{'diagonal baseline':<44} {diagonal.aer:>6.3f} {diagonal.precision:>6.3f} {diagonal.recall:>6.3f}"
+        f"{'diagonal baseline':<54} {diagonal.aer:>6.3f} {diagonal.precision:>6.3f} {diagonal.recall:>6.3f}"
     )
     for r in rows:
-        name = f"{'fr->en' if r['reverse'] else 'en->fr'} shift {r['shift']} threshold {r['threshold']}"
-        print(f"{name:<44} {r['aer']:>6.3f} {r['precision']:>6.3f} {r['recall']:>6.3f}")
+        name = f"{'fr->en' if r['reverse'] else 'en->fr'} {r['surface']} shift {r['shift']} {reading(r)}"
+        print(f"{name:<54} {r['aer']:>6.3f} {r['precision']:>6.3f} {r['recall']:>6.3f}")
     for r in symmetrised:
-        print(
-            f"{'symmetrised: ' + r['method']:<44} {r['aer']:>6.3f} {r['precision']:>6.3f} {r['recall']:>6.3f}"
-        )
+        soft = f" {reading(r)}" if r["method"].startswith("soft-") else ""
+        name = f"symmetrised {r['surface']}: {r['method']}{soft}"
+        print(f"{name:<54} {r['aer']:>6.3f} {r['precision']:>6.3f} {r['recall']:>6.3f}")
     for name, value in PUBLISHED.items():
-        print(f"{name + ' (published, full set)':<44} {value:>6.3f}")
+        print(f"{name + ' (published, full set)':<54} {value:>6.3f}")
     print(f"-> {RESULTS}")
 
 

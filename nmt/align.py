@@ -1,11 +1,17 @@
 """Forced alignment: word links of given sentence pairs read off the model's attention.
 
 Input: one pair per line, `source ||| target`, both already tokenized into words separated by
-spaces. Each word is encoded into pieces on its own, so the piece -> word map is exact. The
-model reads one side and is fed the other (teacher forcing, `Seq2Seq.forward`); its attention
-is merged to words (nmt.links.word_attention: a source word sums its pieces' weights, a target
-word averages its pieces' rows) and every target word is linked to its most attended source
-word, or to every source word at or above a threshold (nmt.links.matrix_links).
+spaces. `surface` chooses what the model reads: "tokens" encodes each word into pieces on its
+own (the piece -> word map is trivially exact, but the model is fed `Speaker ,` or `de le`, text
+it never saw in training); "detokenized" rebuilds the raw sentence from the words in the side's
+language (nmt.surface: punctuation attached, French contractions and elisions re-joined, first
+letter capitalised), encodes it whole and maps each piece to the words it overlaps. The
+languages are the run's (`run_languages`: the acquire manifest). The model reads one side and
+is fed the other (teacher forcing, `Seq2Seq.forward`); its attention is merged to words
+(nmt.links.word_attention: a source word sums its pieces' weights, a target word averages its
+pieces' rows, a piece shared by two words counts for both) and every target word is linked to
+its most attended source word, or to every source word at or above a threshold
+(nmt.links.matrix_links).
 
 `reverse` reads the pairs with a model trained in the other direction (target -> source), so
 two models' links can be symmetrised (nmt.symmetrize); links are always written source-target.
@@ -27,9 +33,11 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from nmt import aer
-from nmt.atomic import write_json, write_text
+from nmt.atomic import read_json, write_json, write_text
 from nmt.heatmap import save_heatmap
 from nmt.links import Link, matrix_links, pharaoh, word_attention
+from nmt.rundir import RunDir
+from nmt.surface import surface_pieces
 from nmt.translate import Translator, token_batches
 from nmt.vocab import BOS, EOS, PAD
 
@@ -46,6 +54,9 @@ class AlignConfig(BaseModel):
         None, gt=0.0, le=1.0, description="link every source word with at least this weight; None: argmax"
     )
     reverse: bool = Field(False, description="the model translates target -> source")
+    surface: Literal["tokens", "detokenized"] = Field(
+        "tokens", description="encode each word alone, or the rebuilt raw sentence (nmt.surface)"
+    )
     batch_tokens: int = Field(4000, gt=0, description="padded tokens per forced-decoding batch")
 
 
@@ -77,30 +88,39 @@ def parse_pairs(lines: list[str]) -> list[tuple[list[str], list[str]] | None]:
 
 
 def align_pairs(
-    translator: Translator, pairs: list[tuple[list[str], list[str]] | None], cfg: AlignConfig
+    translator: Translator,
+    pairs: list[tuple[list[str], list[str]] | None],
+    cfg: AlignConfig,
+    languages: tuple[str | None, str | None] = (None, None),
 ) -> list[WordAlignment | None]:
-    """Forced alignment of word pairs (None entries stay None), in input order."""
+    """Forced alignment of word pairs (None entries stay None), in input order.
+
+    `languages`: the model's source and target languages, for the "detokenized" surface.
+    """
     tok = translator.tokenizer
     good = [k for k, p in enumerate(pairs) if p is not None]
     sides = [(pairs[k][1], pairs[k][0]) if cfg.reverse else pairs[k] for k in good]  # model src, tgt
-    src_pieces = tok.encode_src([w for s, _ in sides for w in s])
-    tgt_pieces = tok.encode_tgt([w for _, t in sides for w in t])
-    items, s_pos, t_pos = [], 0, 0
-    for s, t in sides:
-        items.append(
-            (_flatten(src_pieces[s_pos : s_pos + len(s)]), _flatten(tgt_pieces[t_pos : t_pos + len(t)]))
-        )
-        s_pos, t_pos = s_pos + len(s), t_pos + len(t)
+    src_words, tgt_words = [s for s, _ in sides], [t for _, t in sides]
+    if cfg.surface == "detokenized":
+        src = surface_pieces(tok.src, src_words, languages[0])
+        tgt = surface_pieces(tok.tgt, tgt_words, languages[1])
+    else:
+        src, tgt = _word_pieces(tok.encode_src, src_words), _word_pieces(tok.encode_tgt, tgt_words)
+    items = list(zip(src, tgt, strict=True))
     out: list[WordAlignment | None] = [None] * len(pairs)
     sizes = [max(len(s[0]), len(t[0])) + 1 for s, t in items]
     for batch in token_batches(sizes, cfg.batch_tokens):
         matrices = _force(translator, [items[i] for i in batch], cfg.shift)
         for i, matrix in zip(batch, matrices, strict=True):
-            links = set(matrix_links(matrix, cfg.threshold))  # (model src, model tgt)
-            if cfg.reverse:
-                links = {(j, i) for i, j in links}
+            links = read_links(matrix, cfg.threshold, cfg.reverse)
             out[good[i]] = WordAlignment(sides[i][0], sides[i][1], matrix, links, cfg.reverse)
     return out
+
+
+def read_links(matrix: np.ndarray, threshold: float | None, reverse: bool) -> set[Link]:
+    """Links (source, target) of the input line from a [model tgt, model src] matrix (argmax or threshold)."""
+    links = set(matrix_links(matrix, threshold))  # (model src, model tgt)
+    return {(j, i) for i, j in links} if reverse else links
 
 
 def align_lines(
@@ -111,18 +131,30 @@ def align_lines(
     return [pharaoh(a.links) if a else "" for a in aligned], sum(a is None for a in aligned)
 
 
-def _flatten(words: list[list[int]]) -> tuple[list[int], list[int]]:
-    """Pieces of a sentence and the word of each piece."""
-    ids, word_of = [], []
-    for w, pieces in enumerate(words):
-        ids += pieces
-        word_of += [w] * len(pieces)
-    return ids, word_of
+def run_languages(model_dir: Path) -> tuple[str | None, str | None]:
+    """The source and target languages of a run (its acquire manifest); None where unknown."""
+    path = RunDir(model_dir).acquire / "manifest.json"
+    manifest = read_json(path) if path.exists() else {}
+    return manifest.get("src_lang"), manifest.get("tgt_lang")
+
+
+def _word_pieces(encode, sentences: list[list[str]]) -> list[tuple[list[int], list[int]]]:
+    """Piece ids of each sentence, every word encoded on its own, and the word of each piece."""
+    encoded = iter(encode([w for words in sentences for w in words]))
+    out = []
+    for words in sentences:
+        ids, word_of = [], []
+        for w in range(len(words)):
+            pieces = next(encoded)
+            ids += pieces
+            word_of += [w] * len(pieces)
+        out.append((ids, word_of))
+    return out
 
 
 @torch.inference_mode()
 def _force(translator: Translator, items: list, shift: int) -> list[np.ndarray]:
-    """Word-level attention [tgt words, src words] of encoded pairs ((src ids, word of piece), (tgt ...))."""
+    """Word-level attention [tgt words, src words] of encoded pairs ((src ids, words of piece), (tgt ...))."""
     device = translator.device
     batch = len(items)
     src_len = torch.tensor([len(s[0]) + 1 for s, _ in items])  # [B] with EOS
@@ -159,7 +191,7 @@ def run_align(
     started = time.perf_counter()
     translator = Translator.load(Path(model_dir), device)
     lines = Path(pairs).read_text(encoding="utf-8").splitlines()
-    aligned = align_pairs(translator, parse_pairs(lines), cfg)
+    aligned = align_pairs(translator, parse_pairs(lines), cfg, run_languages(model_dir))
     predicted = [a.links if a else set() for a in aligned]
     write_text(out, "".join(pharaoh(x) + "\n" for x in predicted))
     summary = {

@@ -196,12 +196,15 @@ def align(
         float | None, typer.Option(help="link all words with this weight; default argmax")
     ] = None,
     reverse: Annotated[bool, typer.Option(help="the model translates target -> source")] = False,
+    surface: Annotated[
+        str, typer.Option(help="tokens: encode each word alone; detokenized: the rebuilt sentence")
+    ] = "tokens",
     heatmaps: Annotated[Path | None, typer.Option(help="folder for PNGs of the worst-aligned pairs")] = None,
     worst: Annotated[int, typer.Option(help="how many heatmaps")] = 5,
     device: Device = "auto",
 ) -> None:
     """Force-decode given pairs and write word alignments read off the attention; score them with --gold."""
-    cfg = AlignConfig(shift=shift, threshold=threshold, reverse=reverse)
+    cfg = AlignConfig(shift=shift, threshold=threshold, reverse=reverse, surface=surface)
     _print(run_align(model, pairs, out, cfg, device=device, gold=gold, heatmaps=heatmaps, worst=worst))
 
 

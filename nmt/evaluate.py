@@ -24,7 +24,7 @@ import sacrebleu
 from pydantic import BaseModel, ConfigDict, Field
 
 from nmt import aer
-from nmt.align import AlignConfig, align_pairs, draw_worst
+from nmt.align import AlignConfig, align_pairs, draw_worst, run_languages
 from nmt.atomic import read_json, write_json, write_parquet, write_text
 from nmt.device import resolve_device
 from nmt.heatmap import save_heatmap
@@ -133,7 +133,7 @@ def run_evaluate(run_dir: Path, cfg: EvaluateConfig, out_dir: Path) -> dict[str,
         gold_path = run.acquire / "gold" / f"{split}.talp"
         if gold_path.exists():
             alignment[split], drawn = _score_alignment(
-                translator, sources, references, gold_path, cfg, out_dir, split
+                translator, sources, references, run_languages(run.root), gold_path, cfg, out_dir, split
             )
             heatmaps += drawn
     table = pa.Table.from_pylist(rows, schema=METRICS)
@@ -199,6 +199,7 @@ def _score_alignment(
     translator: Translator,
     sources: list[str],
     references: list[str],
+    languages: tuple[str | None, str | None],
     gold_path: Path,
     cfg: EvaluateConfig,
     out_dir: Path,
@@ -212,7 +213,7 @@ def _score_alignment(
         (s.split(), t.split()) if s.split() and t.split() else None
         for s, t in zip(sources, references, strict=True)
     ]
-    aligned = align_pairs(translator, words, cfg.align)
+    aligned = align_pairs(translator, words, cfg.align, languages)
     predicted = [a.links if a else set() for a in aligned]
     links_path = out_dir / "alignment" / f"{split}.links"
     write_text(links_path, "".join(pharaoh(x) + "\n" for x in predicted))

@@ -12,6 +12,8 @@ linked when any of their pieces are.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 WORD_START = "\u2581"
@@ -49,24 +51,35 @@ def pharaoh(links: list[Link]) -> str:
 
 
 def word_attention(
-    attention: np.ndarray, src_word: list[int], tgt_word: list[int], shift: int = 0
+    attention: np.ndarray,
+    src_word: Sequence[int | Sequence[int]],
+    tgt_word: Sequence[int | Sequence[int]],
+    shift: int = 0,
 ) -> np.ndarray:
     """Attention [tgt+1, src+1] over pieces merged to words [tgt words, src words].
 
     Target piece j reads row j + shift (shift 1: the step where piece j is the decoder input,
-    the last piece then reads the EOS step); the source EOS column is dropped. A source word
-    gets the sum of its pieces' weights, a target word the mean of its pieces' rows.
+    the last piece then reads the EOS step); the source EOS column is dropped. `src_word[p]` is
+    the word of piece p, or the words of a piece shared by several (`du` for the words `de le`).
+    A source word gets the sum of its pieces' weights (a shared piece counts in full for each of
+    its words), a target word the mean of its pieces' rows.
     """
     if shift not in (0, 1):
         raise ValueError(f"shift must be 0 or 1, not {shift}")
-    n_tgt, n_src = len(tgt_word), len(src_word)
-    rows = attention[shift : shift + n_tgt, :n_src]  # [T,S] pieces
-    src_sum = np.zeros((n_tgt, max(src_word, default=-1) + 1), dtype=np.float32)  # [T,Sw]
-    np.add.at(src_sum.T, np.asarray(src_word, dtype=np.int64), rows.T)
-    words = np.zeros((max(tgt_word, default=-1) + 1, src_sum.shape[1]), dtype=np.float32)  # [Tw,Sw]
-    np.add.at(words, np.asarray(tgt_word, dtype=np.int64), src_sum)
-    counts = np.bincount(np.asarray(tgt_word, dtype=np.int64), minlength=words.shape[0])  # [Tw]
-    return words / np.maximum(counts, 1)[:, None]
+    rows = attention[shift : shift + len(tgt_word), : len(src_word)]  # [T,S] pieces
+    src_of = membership(src_word)  # [S,Sw]
+    tgt_of = membership(tgt_word)  # [T,Tw]
+    words = tgt_of.T @ rows.astype(np.float32) @ src_of  # [Tw,Sw]
+    return words / np.maximum(tgt_of.sum(axis=0), 1)[:, None]
+
+
+def membership(words: Sequence[int | Sequence[int]]) -> np.ndarray:
+    """0/1 matrix [pieces, words] of the word (int) or words (sequence) of every piece."""
+    owners = [(w,) if isinstance(w, int | np.integer) else tuple(w) for w in words]
+    out = np.zeros((len(owners), max((max(o) for o in owners if o), default=-1) + 1), dtype=np.float32)
+    for p, ws in enumerate(owners):
+        out[p, list(ws)] = 1.0
+    return out
 
 
 def matrix_links(matrix: np.ndarray, threshold: float | None = None) -> list[Link]:

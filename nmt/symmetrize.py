@@ -9,15 +9,25 @@ source->target model, `backward` from the target->source model already turned ro
                       diagonally) a chosen link whose source or target word is still unaligned;
                       finally add union links of either direction whose source or target word
                       is still unaligned
+
+Soft symmetrisation combines the two models' word-level attention before any link is read
+(`soft_symmetrize`): the forward [tgt, src] matrix with the backward [src, tgt] one turned
+round, by their mean ("mean", a soft union) or their geometric mean ("geometric", which keeps
+only weight both directions give, as the product of posteriors in alignment by agreement, Liang
+et al., 2006); links are then read off the result (nmt.links.matrix_links).
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
+
 Link = tuple[int, int]
 Method = Literal["intersection", "union", "grow-diag-final"]
 METHODS: tuple[str, ...] = ("intersection", "union", "grow-diag-final")
+SoftMethod = Literal["mean", "geometric"]
+SOFT_METHODS: tuple[str, ...] = ("mean", "geometric")
 NEIGHBOURS = ((-1, 0), (0, -1), (1, 0), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1))
 
 
@@ -62,3 +72,14 @@ def grow_diag_final(forward: set[Link], backward: set[Link]) -> set[Link]:
             if link not in chosen and (link[0] not in src_aligned or link[1] not in tgt_aligned):
                 add(link)
     return chosen
+
+
+def soft_symmetrize(forward: np.ndarray, backward: np.ndarray, method: SoftMethod = "mean") -> np.ndarray:
+    """Combine attention forward [tgt, src] and backward [src, tgt] into one [tgt, src] matrix."""
+    if forward.shape != backward.T.shape:
+        raise ValueError(f"forward {forward.shape} and backward {backward.shape} are not transposes")
+    if method == "mean":
+        return (forward + backward.T) / 2  # [T,S]
+    if method == "geometric":
+        return np.sqrt(forward * backward.T)  # [T,S]
+    raise ValueError(f"unknown soft symmetrisation {method!r}; expected one of {SOFT_METHODS}")

@@ -1,9 +1,10 @@
 """AER, precision and recall, talp/Pharaoh parsing, the diagonal baseline and symmetrisation."""
 
+import numpy as np
 import pytest
 
 from nmt import aer
-from nmt.symmetrize import symmetrize
+from nmt.symmetrize import soft_symmetrize, symmetrize
 
 # Sure links (0,0) (1,1); (1,2) is possible only.
 GOLD = aer.parse_talp("1-1 2-2 2p3 ")
@@ -82,6 +83,18 @@ def test_symmetrisation_heuristics():
     assert grown == {(0, 0), (1, 1), (2, 1), (2, 2)}
     with pytest.raises(ValueError, match="unknown symmetrisation 'both'"):
         symmetrize(forward, backward, "both")
+
+
+def test_soft_symmetrisation_combines_attention_before_links():
+    forward = np.array([[0.8, 0.2], [0.5, 0.5], [0.1, 0.9]])  # [tgt 3, src 2]
+    backward = np.array([[0.9, 0.0, 0.1], [0.2, 0.2, 0.6]])  # [src 2, tgt 3]
+    np.testing.assert_allclose(soft_symmetrize(forward, backward), [[0.85, 0.2], [0.25, 0.35], [0.1, 0.75]])
+    geometric = soft_symmetrize(forward, backward, "geometric")
+    np.testing.assert_allclose(geometric, np.sqrt([[0.72, 0.04], [0.0, 0.1], [0.01, 0.54]]))
+    with pytest.raises(ValueError, match="not transposes"):
+        soft_symmetrize(forward, forward)
+    with pytest.raises(ValueError, match="unknown soft symmetrisation 'max'"):
+        soft_symmetrize(forward, backward, "max")
 
 
 def test_score_files_lists_baseline_directions_and_symmetrisations(tmp_path):
