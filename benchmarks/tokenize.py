@@ -9,8 +9,9 @@ same process:
   text already in memory (Python lists of ids, the library's batch API), the faster of two
   calls (source, then target) and one call on both (joint model, as the stage does);
 
-each repeated and the best time kept (the machine is shared). `ratio` = stage rate / bare rate;
-the top-level `ratio` is the lowest over the corpora. Model training is timed once, apart.
+each repeated, stage and bare interleaved. `ratio` = stage rate / bare rate, the median over the
+repeats of each interleaved pair's ratio (min and max beside it; times are medians too); the
+top-level `ratio` is the lowest over the corpora. Model training is timed once, apart.
 
 The pairs tables are a benchmark fixture built here straight from ../shared/corpora, not by
 the acquire stage: all rows go to the train split, no cleaning.
@@ -33,6 +34,7 @@ import argparse  # noqa: E402
 import gzip  # noqa: E402
 import logging  # noqa: E402
 import platform  # noqa: E402
+import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import zipfile  # noqa: E402
@@ -113,19 +115,24 @@ def bench_corpus(name: str, src: list[str], tgt: list[str], cfg: TokenizeConfig,
                 length_limit=cfg.length_limit,
             )
 
-        def bare() -> None:
+        def bare_two_calls() -> None:
             tok.src.encode(src, num_threads=threads)
             tok.tgt.encode(tgt, num_threads=threads)
 
         def bare_one_call() -> None:  # joint model: both sides in one call (what the stage does)
             tok.src.encode(src + tgt, num_threads=threads)
 
-        stage_s = bare_s = float("inf")
-        for _ in range(repeats):  # interleaved, so both see the same machine load
-            stage_s = min(stage_s, best_of(1, stage))
-            bare_s = min(bare_s, best_of(1, bare))
-            if tok.joint:  # the baseline is the faster of the two ways
-                bare_s = min(bare_s, best_of(1, bare_one_call))
+        stage_times, two_calls, one_call = [], [], []
+        for _ in range(repeats):  # interleaved, so all see the same machine load
+            stage_times.append(best_of(1, stage))
+            two_calls.append(best_of(1, bare_two_calls))
+            if tok.joint:
+                one_call.append(best_of(1, bare_one_call))
+        # The baseline is the faster way by median; each stage run is paired with that way's
+        # run of the same round (a min over both ways per round would favour the baseline).
+        bare_times = min((t for t in (two_calls, one_call) if t), key=statistics.median)
+        ratios = [b / s for s, b in zip(stage_times, bare_times, strict=True)]
+        stage_s, bare_s = statistics.median(stage_times), statistics.median(bare_times)
 
         # The last row group can only be written after its last row is encoded, in one
         # write_table call (pyarrow has no incremental row-group API), so its write time adds
@@ -156,7 +163,9 @@ def bench_corpus(name: str, src: list[str], tgt: list[str], cfg: TokenizeConfig,
         "bare_sentences_per_s": round(sentences / bare_s),
         "stage_mb_per_s": round(megabytes / stage_s, 2),
         "bare_mb_per_s": round(megabytes / bare_s, 2),
-        "ratio": round(bare_s / stage_s, 3),
+        "ratio": round(statistics.median(ratios), 3),
+        "ratio_min": round(min(ratios), 3),
+        "ratio_max": round(max(ratios), 3),
         "tail_row_group_rows": tail.num_rows,
         "tail_write_s": round(tail_s, 4),
         "ratio_ceiling_tail_write": round(bare_s / (bare_s + tail_s), 3),
@@ -184,12 +193,12 @@ def machine() -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="one repeat per measurement")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="5 repeats per measurement")
+    parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--out", type=Path, default=RESULT)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    repeats = 1 if args.quick else args.repeats
+    repeats = 5 if args.quick else args.repeats
     cfg = TokenizeConfig(vocab_size=8000, threads=os.cpu_count() or 1)
     info = machine()
     rows = [
@@ -225,10 +234,10 @@ def main() -> None:
     }
     write_json(args.out, result)
     columns = ["corpus", "pairs", "stage_sentences_per_s", "bare_sentences_per_s"]
-    columns += ["stage_mb_per_s", "bare_mb_per_s", "ratio"]
-    print(" ".join(f"{c:>22}" for c in columns))
+    columns += ["stage_mb_per_s", "bare_mb_per_s", "ratio", "ratio_min", "ratio_max"]
+    print(" ".join(f"{c:>21}" for c in columns))
     for r in rows:
-        print(" ".join(f"{r[c]!s:>22}" for c in columns))
+        print(" ".join(f"{r[c]!s:>21}" for c in columns))
     print(
         f"ratio (lowest) = {result['ratio']}  load avg {info['load_avg_at_start']} -> "
         f"{info['load_avg_at_end']}  -> {args.out}"

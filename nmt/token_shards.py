@@ -12,7 +12,6 @@ piece, so a saturated length means "at least 32767" and is counted in the statis
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
 import re
 import time
@@ -36,8 +35,10 @@ log = logging.getLogger(__name__)
 MAX_LEN = np.iinfo(np.int16).max
 QUANTILES = (0.5, 0.9, 0.95, 0.99)
 SPLIT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-# Input rows per encoder task of write_token_shards (independent of the row-group size).
-ENCODE_ROWS = 1024
+# Most input rows per encoder task of write_token_shards (independent of the row-group size).
+ENCODE_ROWS = 4096
+# Dictionary-encoded columns: token ids and lengths repeat; row ids never do (smaller and faster).
+DICTIONARY = ["src_ids.list.element", "tgt_ids.list.element", "src_len", "tgt_len"]
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ class _SplitWriter:
     """Buffers one split's rows and writes them as row groups of exactly `rows` rows."""
 
     def __init__(self, path: Path, schema: pa.Schema, rows: int) -> None:
-        self.writer = pq.ParquetWriter(path, schema, compression="zstd", use_dictionary=True)
+        self.writer = pq.ParquetWriter(path, schema, compression="zstd", use_dictionary=DICTIONARY)
         self.schema = schema
         self.rows = rows
         self.pending: list[pa.Table] = []
@@ -137,21 +138,26 @@ class _SplitWriter:
             self._flush(final=True)
 
 
-def _encode(sp: spm.SentencePieceProcessor, texts: list[str], sampling: Sampling | None) -> list[list[int]]:
-    """sentencepiece's encode on one thread (it releases the GIL while it encodes)."""
-    if sampling is None:
-        return sp.encode(texts)
-    return sp.encode(texts, enable_sampling=True, alpha=sampling.alpha, nbest_size=sampling.nbest_size)
+def _encode(sp: spm.SentencePieceProcessor, texts: list[str], sampling: Sampling | None) -> list:
+    """Encode on this thread into one int32 buffer per text, never building Python ints.
+
+    This is the C++ call behind sentencepiece's public `encode(out_type="numpy")` (GIL released
+    while it encodes); the public call then wraps each buffer in its own numpy array, which costs
+    more than the encoding saves. tests/test_tokenization.py checks the ids equal `encode`'s.
+    """
+    sample = sampling is not None
+    nbest, alpha = (sampling.nbest_size, sampling.alpha) if sample else (-1, 0.0)
+    return sp._processor._EncodeAsBufferBatch(texts, 1, None, sample, nbest, alpha, False, False, False)
 
 
-def _to_list_array(ids: list[list[int]]) -> tuple[pa.ListArray, np.ndarray]:
-    """A list<int32> array from Python id lists (one flat int32 buffer plus offsets), and the lengths."""
-    lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
-    offsets = np.zeros(len(ids) + 1, dtype=np.int64)
+def _to_list_array(buffers: list) -> tuple[pa.ListArray, np.ndarray]:
+    """A list<int32> array from per-text int32 buffers (one flat buffer plus offsets), and the lengths."""
+    lengths = np.fromiter(map(len, map(memoryview, buffers)), dtype=np.int64, count=len(buffers))
+    offsets = np.zeros(len(buffers) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     if offsets[-1] > np.iinfo(np.int32).max:
         raise ValueError("a single chunk holds more than 2**31 tokens; lower ENCODE_ROWS")
-    flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int32, count=int(offsets[-1]))
+    flat = np.frombuffer(b"".join(buffers), dtype=np.int32)  # [sum(lengths)]
     return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(flat)), lengths
 
 
@@ -186,9 +192,11 @@ def _encode_chunk(
     return _Chunk(split, table, src_exact, tgt_exact)
 
 
-def _split_batches(pairs: pq.ParquetFile, splits: set[str] | None) -> Iterator[tuple[str, pa.RecordBatch]]:
-    """(split, its rows) for each split present in each ENCODE_ROWS-row input batch."""
-    for batch in pairs.iter_batches(batch_size=ENCODE_ROWS, columns=["id", "split", "src", "tgt"]):
+def _split_batches(
+    pairs: pq.ParquetFile, splits: set[str] | None, rows: int
+) -> Iterator[tuple[str, pa.RecordBatch]]:
+    """(split, its rows) for each split present in each `rows`-row input batch."""
+    for batch in pairs.iter_batches(batch_size=rows, columns=["id", "split", "src", "tgt"]):
         names = pc.unique(batch.column("split")).to_pylist()
         for split in names:
             if splits is not None and split not in splits:
@@ -214,14 +222,17 @@ def write_token_shards(
 ) -> dict[str, dict]:
     """Encode every split (or only `splits`) of the pairs table into TOKENS files; per-split stats.
 
-    The input is read in chunks of `ENCODE_ROWS` rows; `threads` workers each encode a whole
-    chunk on one thread and build its Arrow columns, while this thread reads ahead and writes
-    the finished chunks in input order. sentencepiece releases the GIL while it encodes, so one
-    worker's encoding overlaps another's Python work (building the id lists, converting them);
-    its own multi-threaded batch encode builds all lists on one thread after the parallel part,
-    which is why this is faster than calling it with num_threads. At most 2 x `threads` chunks
-    are in flight, so memory stays bounded. Row groups and row order do not depend on the
-    chunking (each split's rows are buffered into row groups of exactly `row_group_rows`).
+    The input is read in chunks of at most `ENCODE_ROWS` rows (fewer for a small table, so that
+    each worker gets about four equal chunks and none waits on a last long one); `threads`
+    workers each encode a whole chunk on one thread into int32 buffers and build its Arrow
+    columns, while this thread reads ahead and writes the finished chunks in input order.
+    sentencepiece releases the GIL while it encodes, so one worker's encoding overlaps another's
+    Python work (text to Python strings, buffers to Arrow). Its own multi-threaded batch encode
+    turns every id into a Python int on one thread after the parallel part; skipping the ints
+    and that serial tail is why this keeps up with it (benchmarks/tokenize.py). At most
+    2 x `threads` chunks are in flight, so memory stays bounded. Row groups and row order do not
+    depend on the chunking (each split's rows are buffered into row groups of exactly
+    `row_group_rows`).
     """
     pairs = pq.ParquetFile(pairs_path)
     total_rows = pairs.metadata.num_rows
@@ -252,7 +263,8 @@ def write_token_shards(
         # Entered after the ExitStack: on the way out the workers finish before files close.
         with ThreadPoolExecutor(max(threads, 1), "encode") as pool:
             in_flight: deque[Future] = deque()
-            for split, batch in _split_batches(pairs, splits):
+            rows = max(1, min(ENCODE_ROWS, -(-total_rows // (4 * threads))))
+            for split, batch in _split_batches(pairs, splits, rows):
                 if split not in writers:
                     if not SPLIT_NAME.match(split):
                         raise ValueError(f"split name {split!r} cannot be a file name")

@@ -270,3 +270,16 @@ def test_pipeline_chunking_does_not_change_the_bytes(corpus, joint, tmp_path, mo
     assert set(stats) == {"train", "valid", "test"}
     for split in stats:
         assert (tmp_path / f"{split}.parquet").read_bytes() == (out / f"{split}.parquet").read_bytes()
+
+
+def test_stage_ids_equal_sentencepiece_public_encode(corpus, joint):
+    """The stage's buffer encode (sentencepiece's numpy path) gives encode()'s ids, lengths and empties."""
+    from nmt.token_shards import _encode, _to_list_array
+
+    out, _ = joint
+    sp = Tokenizer.load(out).src
+    texts = [r["src"] for r in corpus[1]] + HARD + ["", " "]
+    ids, lengths = _to_list_array(_encode(sp, texts, None))
+    assert ids.type == pa.list_(pa.int32())
+    assert ids.to_pylist() == sp.encode(texts)
+    assert lengths.tolist() == [len(x) for x in sp.encode(texts)]
