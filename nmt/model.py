@@ -180,11 +180,12 @@ class Decoder(nn.Module):
         cell = torch.stack(cells) if cells else None
         return replace(state, hidden=torch.stack(hiddens), cell=cell)
 
-    def forward(
-        self, y_prev: Tensor, state: DecoderState, enc: Encoded
-    ) -> tuple[Tensor, DecoderState, Tensor]:
-        """One step: y_{i-1} [B] and s_{i-1} -> readout t_i [B,M], s_i, attention a_i [B,S]."""
-        emb = self.dropout(self.embed(y_prev))  # [B,E]
+    def embed_inputs(self, y: Tensor) -> Tensor:
+        """E y with dropout, for one step's inputs [B] or all steps' [B,T]: [B,E] or [B,T,E]."""
+        return self.dropout(self.embed(y))
+
+    def forward(self, emb: Tensor, state: DecoderState, enc: Encoded) -> tuple[Tensor, DecoderState, Tensor]:
+        """One step: E y_{i-1} [B,E] and s_{i-1} -> readout t_i [B,M], s_i, attention a_i [B,S]."""
         feed = [state.feed] if state.feed is not None else []
         if self.cfg.attention == "bahdanau":
             attn, ctx = self.attention(state.top, enc)  # scored with s_{i-1}
@@ -249,16 +250,18 @@ class Seq2Seq(nn.Module):
 
     def step(self, y_prev: Tensor, state: DecoderState, enc: Encoded) -> tuple[Tensor, DecoderState, Tensor]:
         """One decoding step: logits [B,V], the new state, attention [B,S]."""
-        t, state, attn = self.decoder(y_prev, state, enc)
+        t, state, attn = self.decoder(self.decoder.embed_inputs(y_prev), state, enc)
         return self.output(t), state, attn
 
     def forward(self, src: Tensor, src_len: Tensor, tgt_in: Tensor) -> tuple[Tensor, Tensor]:
         """Teacher-forced pass: logits [B,T,V] and attention [B,T,S] for decoder inputs tgt_in [B,T]."""
         enc = self.encode(src, src_len)
         state = self.init_state(enc)
+        # All steps' embeddings at once: one embedding backward, not one dense [V,E] gradient a step.
+        embs = self.decoder.embed_inputs(tgt_in)  # [B,T,E]
         readouts, attns = [], []
-        for i in range(tgt_in.size(1)):
-            t, state, attn = self.decoder(tgt_in[:, i], state, enc)  # [B,M], _, [B,S]
+        for emb in embs.unbind(1):  # [B,E] each; unbind's backward is one stack, not T zero-filled slices
+            t, state, attn = self.decoder(emb, state, enc)  # [B,M], _, [B,S]
             readouts.append(t)
             attns.append(attn)
         logits = self.output(torch.stack(readouts, dim=1))  # W_o once over all steps: [B,T,V]
