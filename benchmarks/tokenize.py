@@ -84,13 +84,11 @@ def write_pairs(path: Path, src: list[str], tgt: list[str]) -> None:
     pq.write_table(table, path, compression="zstd")
 
 
-def best_of(repeats: int, fn) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return min(times)
+def timed(fn) -> float:
+    """Wall seconds of one call."""
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
 
 
 def bench_corpus(name: str, src: list[str], tgt: list[str], cfg: TokenizeConfig, repeats: int) -> dict:
@@ -124,10 +122,10 @@ def bench_corpus(name: str, src: list[str], tgt: list[str], cfg: TokenizeConfig,
 
         stage_times, two_calls, one_call = [], [], []
         for _ in range(repeats):  # interleaved, so all see the same machine load
-            stage_times.append(best_of(1, stage))
-            two_calls.append(best_of(1, bare_two_calls))
+            stage_times.append(timed(stage))
+            two_calls.append(timed(bare_two_calls))
             if tok.joint:
-                one_call.append(best_of(1, bare_one_call))
+                one_call.append(timed(bare_one_call))
         # The baseline is the faster way by median; each stage run is paired with that way's
         # run of the same round (a min over both ways per round would favour the baseline).
         bare_times = min((t for t in (two_calls, one_call) if t), key=statistics.median)
@@ -146,7 +144,7 @@ def bench_corpus(name: str, src: list[str], tgt: list[str], cfg: TokenizeConfig,
             ) as writer:
                 writer.write_table(tail, row_group_size=cfg.row_group_rows)
 
-        tail_s = best_of(repeats, tail_write)
+        tail_s = min(timed(tail_write) for _ in range(repeats))
     sentences = len(src) + len(tgt)
     megabytes = sum(len(s.encode()) for s in src + tgt) / 1e6
     return {

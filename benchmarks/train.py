@@ -109,13 +109,13 @@ def child(variant: str, seconds: float, batch_tokens: int, warmup_steps: int = 3
     groups = trainer.stream.groups(DataPosition())
     for _ in range(warmup_steps):
         trainer.train_step(next(groups)[0])
-    sync = torch.cuda.synchronize if device == "cuda" else lambda: None
+    sync = synchronizer(device)
     sync()
     steps, tokens, started = 0, 0, time.monotonic()
     while time.monotonic() - started < seconds:
         group = next(groups)[0]
         trainer.train_step(group)
-        tokens += sum(int(trainer.train_data.tgt_lens[i].sum()) + len(i) for i in group)
+        tokens += target_tokens(trainer, group)
         steps += 1
     sync()
     elapsed = time.monotonic() - started
@@ -145,6 +145,16 @@ def child(variant: str, seconds: float, batch_tokens: int, warmup_steps: int = 3
     )
 
 
+def target_tokens(trainer: Trainer, group) -> int:
+    """Real target tokens (pieces + EOS) of one step's batches."""
+    return sum(int(trainer.train_data.tgt_lens[i].sum()) + len(i) for i in group)
+
+
+def synchronizer(device: str):
+    """A call that waits for the device's queued work (CUDA), or does nothing (CPU)."""
+    return torch.cuda.synchronize if device == "cuda" else lambda: None
+
+
 def step_flops_per_token(trainer: Trainer, groups, steps: int = 5) -> float:
     """Matrix-multiply FLOPs of a training step (forward and backward) per real target token.
 
@@ -159,7 +169,7 @@ def step_flops_per_token(trainer: Trainer, groups, steps: int = 5) -> float:
         with FlopCounterMode(display=False) as counter:
             trainer.train_step(group)
         flops += counter.get_total_flops()
-        tokens += sum(int(trainer.train_data.tgt_lens[i].sum()) + len(i) for i in group)
+        tokens += target_tokens(trainer, group)
     return flops / tokens
 
 
@@ -168,7 +178,7 @@ def matmul_rate(device: str, dtype: torch.dtype, repeats: int = 5) -> float:
     n = 2048 if device == "cpu" else 8192
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
-    sync = torch.cuda.synchronize if device == "cuda" else lambda: None
+    sync = synchronizer(device)
     a @ b
     times = []
     for _ in range(repeats):

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from nmt import aer
 from nmt.align import AlignConfig, align_pairs, draw_worst, run_languages
-from nmt.atomic import read_json, write_json, write_parquet, write_text
+from nmt.atomic import write_json, write_parquet, write_text
 from nmt.device import resolve_device
 from nmt.heatmap import save_heatmap
 from nmt.links import pharaoh
@@ -98,7 +98,8 @@ def run_evaluate(run_dir: Path, cfg: EvaluateConfig, out_dir: Path) -> dict[str,
             f"{run.acquire / 'pairs.parquet'}: no split(s) {missing or 'test*'} to evaluate; has {available}"
         )
     translator = Translator.load(run.root, device=resolve_device(cfg.device))
-    pair = _pair(run)
+    languages = run_languages(run.root)  # (src, tgt) from the acquire manifest
+    pair = "-".join(lang or "?" for lang in languages)
     scores: dict[str, Any] = {}
     rows: list[dict] = []
     files: list[str] = []
@@ -133,7 +134,7 @@ def run_evaluate(run_dir: Path, cfg: EvaluateConfig, out_dir: Path) -> dict[str,
         gold_path = run.acquire / "gold" / f"{split}.talp"
         if gold_path.exists():
             alignment[split], drawn = _score_alignment(
-                translator, sources, references, run_languages(run.root), gold_path, cfg, out_dir, split
+                translator, sources, references, languages, gold_path, cfg, out_dir, split
             )
             heatmaps += drawn
     table = pa.Table.from_pylist(rows, schema=METRICS)
@@ -155,12 +156,6 @@ def run_evaluate(run_dir: Path, cfg: EvaluateConfig, out_dir: Path) -> dict[str,
     }
     write_json(out_dir / "scores.json", summary)
     return summary
-
-
-def _pair(run: RunDir) -> str:
-    """ "<src>-<tgt>" from the acquire manifest."""
-    manifest = read_json(run.acquire / "manifest.json")
-    return f"{manifest.get('src_lang', '?')}-{manifest.get('tgt_lang', '?')}"
 
 
 def _rows(result: dict, model_id: str, run: RunDir, pair: str, split: str, decoding: str) -> list[dict]:

@@ -135,14 +135,20 @@ def write_sample_documents(
     return folder
 
 
-def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
-    """Run acquire, tokenize, train, evaluate and translate in order; return the report."""
+def build_model(cfg: PipelineConfig) -> Path:
+    """Run acquire, tokenize, train and evaluate into a new run directory; return it."""
     run_dir = cfg.run_dir()
     log.info("run directory: %s", run_dir)
     acquire_stage(run_dir, cfg.acquire)
     tokenize_stage(run_dir, cfg.tokenize)
     train_stage(run_dir, cfg.train)
     evaluate_stage(run_dir, cfg.evaluate)
+    return run_dir
+
+
+def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
+    """Build a model (build_model), then translate documents with it; return the report."""
+    run_dir = build_model(cfg)
     inputs = cfg.documents or [write_sample_documents(run_dir)]
     translate_stage(run_dir, inputs, cfg.translate, SAMPLE_JOB)
     return report.load(run_dir)

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from nmt.device import resolve_device
 from nmt.evaluate import EvaluateConfig, score
-from nmt.pipeline import PipelineConfig, acquire_stage, evaluate_stage, tokenize_stage, train_stage
+from nmt.pipeline import PipelineConfig, build_model
 from nmt.registry import Registry
 from nmt.rundir import RunDir
 from nmt.translate import Translator
@@ -97,10 +97,6 @@ def register_run(run_dir: Path, registry: Registry) -> dict[str, Any]:
 
 def run_retrain(cfg: PipelineConfig, registry: Registry, dev_split: str = "valid") -> dict[str, Any]:
     """Acquire, tokenize, train and evaluate a candidate run, then `consider` it for promotion."""
-    run_dir = cfg.run_dir()
+    run_dir = build_model(cfg)
     log.info("retrain: candidate run %s", run_dir)
-    acquire_stage(run_dir, cfg.acquire)
-    tokenize_stage(run_dir, cfg.tokenize)
-    train_stage(run_dir, cfg.train)
-    evaluate_stage(run_dir, cfg.evaluate)
     return consider(run_dir, registry, cfg.evaluate, dev_split)

@@ -300,7 +300,9 @@ def test_gz_larger_than_the_limit_is_refused(tmp_path):
 PAIRS_IN = [("Hello.", "Hallo.", "train"), ("Thanks.", "Danke.", "train"), ("Yes.", "Ja.", "test")]
 
 
-def _table_pairs(tmp_path: Path, source: dict) -> list[tuple[str, str, str]]:
+def _table_pairs(tmp_path: Path, location: Path, **fields: str) -> list[tuple[str, str, str]]:
+    """Acquire the table at `location` (source fields such as src_field); its pairs as (src, tgt, split)."""
+    source = {"kind": "table", "location": str(location), **fields}
     summary = run_acquire(cfg(source, tmp_path), tmp_path / "out")
     assert summary["pairs_total"] == len(read_pairs(tmp_path / "out"))
     return [(r["src"], r["tgt"], r["split"]) for r in read_pairs(tmp_path / "out")]
@@ -315,14 +317,7 @@ def test_tsv_reader_with_header_inside_tar_gz(tmp_path):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tf.addfile(info, io.BytesIO(data))
-    source = {
-        "kind": "table",
-        "location": str(archive),
-        "src_field": "en",
-        "tgt_field": "de",
-        "split_field": "set",
-    }
-    assert _table_pairs(tmp_path, source) == PAIRS_IN
+    assert _table_pairs(tmp_path, archive, src_field="en", tgt_field="de", split_field="set") == PAIRS_IN
     (reject,) = read_rejects(tmp_path / "out")
     assert (reject["origin"], reject["line"], reject["reason"]) == (
         "corpus.tar.gz/corpus/pairs.tsv",
@@ -334,14 +329,10 @@ def test_tsv_reader_with_header_inside_tar_gz(tmp_path):
 def test_jsonl_reader_gz(tmp_path):
     lines = [json.dumps({"en": s, "de": t, "split": sp}) for s, t, sp in PAIRS_IN] + ["{oops", '{"en": 1}']
     (tmp_path / "c.jsonl.gz").write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
-    source = {
-        "kind": "table",
-        "location": str(tmp_path / "c.jsonl.gz"),
-        "src_field": "en",
-        "tgt_field": "de",
-        "split_field": "split",
-    }
-    assert _table_pairs(tmp_path, source) == PAIRS_IN
+    assert (
+        _table_pairs(tmp_path, tmp_path / "c.jsonl.gz", src_field="en", tgt_field="de", split_field="split")
+        == PAIRS_IN
+    )
     assert [(r["line"], r["reason"]) for r in read_rejects(tmp_path / "out")] == [
         (4, "bad_record"),
         (5, "bad_record"),
@@ -357,14 +348,10 @@ def test_parquet_reader(tmp_path):
         }
     )
     pq.write_table(table, tmp_path / "c.parquet")
-    source = {
-        "kind": "table",
-        "location": str(tmp_path / "c.parquet"),
-        "src_field": "s",
-        "tgt_field": "t",
-        "split_field": "k",
-    }
-    assert _table_pairs(tmp_path, source) == PAIRS_IN
+    assert (
+        _table_pairs(tmp_path, tmp_path / "c.parquet", src_field="s", tgt_field="t", split_field="k")
+        == PAIRS_IN
+    )
     assert [(r["line"], r["reason"]) for r in read_rejects(tmp_path / "out")] == [(4, "empty")]
 
 
@@ -383,8 +370,7 @@ def test_tmx_reader_in_zip_with_seeded_split(tmp_path):
     )
     with zipfile.ZipFile(tmp_path / "c.zip", "w") as zf:
         zf.writestr("c.tmx", tmx)
-    source = {"kind": "table", "location": str(tmp_path / "c.zip"), "src_lang": "en", "tgt_lang": "de"}
-    got = _table_pairs(tmp_path, source)
+    got = _table_pairs(tmp_path, tmp_path / "c.zip", src_lang="en", tgt_lang="de")
     assert sorted((s, t) for s, t, _ in got) == sorted(
         [(s, t) for s, t, _ in PAIRS_IN] + [("A bold one.", "Ein fettes.")]
     )

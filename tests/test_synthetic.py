@@ -21,25 +21,6 @@ from nmt.synthetic import (
 
 LINK = re.compile(r"(\d+)([-p])(\d+)")
 ADJECTIVES = set(synthetic._ADJS_EN)
-ATTRIBUTIVE_BEFORE = {
-    "the",
-    "a",
-    "an",
-    "this",
-    "these",
-    "my",
-    "your",
-    "his",
-    "our",
-    "their",
-    "every",
-    "some",
-    "many",
-    "two",
-    "three",
-    "ten",
-    "twelve",
-} | ADJECTIVES
 DETERMINERS = {
     "the",
     "this",
@@ -55,6 +36,7 @@ DETERMINERS = {
     "a",
     "an",
 }
+ATTRIBUTIVE_BEFORE = DETERMINERS | {"two", "three", "ten", "twelve"} | ADJECTIVES
 ADJ_ENDING = {"o": "el", "a": "al", "i": "eli", "e": "ali"}
 
 
