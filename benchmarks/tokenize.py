@@ -3,7 +3,7 @@
 For Multi30k train (en-de) and the Tatoeba en-fr pairs it measures, on the same cores in the
 same process:
 
-- stage: the encoding part of the tokenize stage (`nmt.token_shards.write_token_shards`: read the
+- stage: the encoding part of the tokenize stage (`nmt.text.token_shards.write_token_shards`: read the
   pairs Parquet, encode both sides, build the Arrow columns and statistics, write zstd Parquet);
 - bare: `SentencePieceProcessor.encode(texts, num_threads=N)` on the same source and target
   text already in memory (Python lists of ids, the library's batch API), the faster of two
@@ -44,10 +44,10 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 import sentencepiece as spm  # noqa: E402
 
-from nmt.atomic import write_json  # noqa: E402
-from nmt.schema import PAIRS  # noqa: E402
-from nmt.token_shards import ENCODE_ROWS, write_token_shards  # noqa: E402
-from nmt.tokenization import TokenizeConfig, Tokenizer, run_tokenize  # noqa: E402
+from nmt.core.atomic import write_json  # noqa: E402
+from nmt.core.schema import PAIRS  # noqa: E402
+from nmt.text.token_shards import ENCODE_ROWS, write_token_shards  # noqa: E402
+from nmt.text.tokenization import TokenizeConfig, Tokenizer, run_tokenize  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 RESULT = Path(__file__).resolve().parent / "results" / "tokenize.json"
@@ -224,7 +224,7 @@ def main() -> None:
                 "src then tgt (two calls) and src + tgt in one call (joint model)"
             ),
             "stage": (
-                "nmt.token_shards.write_token_shards (read Parquet, encode, write zstd Parquet), "
+                "nmt.text.token_shards.write_token_shards (read Parquet, encode, write zstd Parquet), "
                 f"chunks of ENCODE_ROWS={ENCODE_ROWS} rows encoded on `threads` worker threads"
             ),
         },

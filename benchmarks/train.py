@@ -1,7 +1,7 @@
 """Benchmark training speed: target tokens per second and peak memory, `base` on Multi30k de-en.
 
 Each variant (CPU fp32, CPU bf16 autocast, and CUDA fp32/bf16 where a GPU is present) runs the
-train stage's own steps (nmt.train.Trainer) in a fresh child process for a fixed time, after 3
+train stage's own steps (nmt.train.trainer.Trainer) in a fresh child process for a fixed time, after 3
 untimed warm-up steps, so the peak memory (max RSS on CPU, max allocated on CUDA) belongs to
 that variant alone. Tokens per second counts real target tokens (pieces + EOS).
 
@@ -41,12 +41,12 @@ import pyarrow as pa  # noqa: E402
 import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from nmt.atomic import write_json, write_parquet  # noqa: E402
-from nmt.batching import DataPosition, TokenData, plan_epoch  # noqa: E402
-from nmt.model import count_parameters  # noqa: E402
-from nmt.schema import PAIRS  # noqa: E402
-from nmt.tokenization import TokenizeConfig, run_tokenize  # noqa: E402
-from nmt.train import Distributed, TrainConfig, Trainer  # noqa: E402
+from nmt.core.atomic import write_json, write_parquet  # noqa: E402
+from nmt.core.schema import PAIRS  # noqa: E402
+from nmt.model.bahdanau import count_parameters  # noqa: E402
+from nmt.model.batching import DataPosition, TokenData, plan_epoch  # noqa: E402
+from nmt.text.tokenization import TokenizeConfig, run_tokenize  # noqa: E402
+from nmt.train.trainer import Distributed, TrainConfig, Trainer  # noqa: E402
 
 ROOT = Path(_HERE).parent
 CORPUS = ROOT.parent / "shared" / "corpora" / "multi30k"

@@ -37,7 +37,7 @@ import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from nmt.translate import TranslateConfig, Translator, translate_job  # noqa: E402
+from nmt.translate.job import TranslateConfig, Translator, translate_job  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpora" / "multi30k" / "test_2016_flickr.de.gz"
 RESULTS = ROOT / "benchmarks" / "results" / "translate.json"

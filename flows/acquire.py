@@ -4,7 +4,7 @@ from pathlib import Path
 
 from prefect import flow, task
 
-from nmt.acquire import AcquireConfig
+from nmt.data.acquire import AcquireConfig
 from nmt.pipeline import acquire_stage
 
 

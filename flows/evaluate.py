@@ -6,7 +6,7 @@ from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 
 from flows.gpu import gpu_slot
-from nmt.evaluate import EvaluateConfig
+from nmt.evaluate.scores import EvaluateConfig
 from nmt.pipeline import evaluate_stage
 
 

@@ -7,8 +7,8 @@ from prefect import flow, get_run_logger, runtime, task
 from prefect.artifacts import create_markdown_artifact
 
 from flows.gpu import gpu_slot
-from nmt.inbox import InboxConfig, check_model, claim, file_results, summarize, translate_batch
-from nmt.summaries import inbox_line, inbox_markdown
+from nmt.ops.inbox import InboxConfig, check_model, claim, file_results, summarize, translate_batch
+from nmt.ops.summaries import inbox_line, inbox_markdown
 
 
 @task(name="claim-inbox-files")

@@ -16,11 +16,11 @@ from flows.tokenize import tokenize
 from flows.train import train
 from flows.translate import translate
 from nmt import report
+from nmt.ops.recipes import describe, pipeline_config
+from nmt.ops.registry import Registry
+from nmt.ops.retrain import register_run
+from nmt.ops.summaries import pipeline_line
 from nmt.pipeline import SAMPLE_JOB, PipelineConfig, write_sample_documents
-from nmt.recipes import describe, pipeline_config
-from nmt.registry import Registry
-from nmt.retrain import register_run
-from nmt.summaries import pipeline_line
 
 
 def _run_name() -> str:

@@ -12,11 +12,11 @@ from flows.gpu import gpu_slot
 from flows.tokenize import tokenize
 from flows.train import train
 from nmt import report
-from nmt.evaluate import EvaluateConfig
-from nmt.recipes import pipeline_config
-from nmt.registry import Registry
-from nmt.retrain import consider
-from nmt.summaries import retrain_line, retrain_markdown
+from nmt.evaluate.scores import EvaluateConfig
+from nmt.ops.recipes import pipeline_config
+from nmt.ops.registry import Registry
+from nmt.ops.retrain import consider
+from nmt.ops.summaries import retrain_line, retrain_markdown
 
 
 @task(name="compare-and-promote")

@@ -5,7 +5,7 @@ from pathlib import Path
 from prefect import flow, task
 
 from nmt.pipeline import tokenize_stage
-from nmt.tokenization import TokenizeConfig
+from nmt.text.tokenization import TokenizeConfig
 
 
 @task(name="tokenize-corpus", retries=1)

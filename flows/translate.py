@@ -8,9 +8,16 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from flows.gpu import gpu_slot
 from nmt import report
-from nmt.rundir import RunDir
-from nmt.shard_worker import run_shard, run_shared
-from nmt.translate import TranslateConfig, TranslateJob, checkpoint_id, find_checkpoint, finish_job, start_job
+from nmt.core.rundir import RunDir
+from nmt.translate.job import (
+    TranslateConfig,
+    TranslateJob,
+    checkpoint_id,
+    find_checkpoint,
+    finish_job,
+    start_job,
+)
+from nmt.translate.worker import run_shard, run_shared
 
 
 @task(name="plan-translation")

@@ -9,18 +9,20 @@ from typing import Annotated
 
 import typer
 
-from nmt import aer, pipeline, recipes, report, summaries
-from nmt import compare as comparison
-from nmt.acquire import AcquireConfig, CatalogueSource, DirectorySource, GeneratedSource
-from nmt.align import AlignConfig, run_align
-from nmt.evaluate import EvaluateConfig
-from nmt.inbox import InboxConfig, run_inbox
-from nmt.registry import Registry
-from nmt.retrain import run_retrain
-from nmt.rundir import RunDir
-from nmt.tokenization import TokenizeConfig
-from nmt.train import TrainConfig
-from nmt.translate import TranslateConfig, run_translate
+from nmt import pipeline, report
+from nmt.align import aer
+from nmt.core.rundir import RunDir
+from nmt.data.acquire import AcquireConfig, CatalogueSource, DirectorySource, GeneratedSource
+from nmt.evaluate import compare as comparison
+from nmt.evaluate.forced import AlignConfig, run_align
+from nmt.evaluate.scores import EvaluateConfig
+from nmt.ops import recipes, summaries
+from nmt.ops.inbox import InboxConfig, run_inbox
+from nmt.ops.registry import Registry
+from nmt.ops.retrain import run_retrain
+from nmt.text.tokenization import TokenizeConfig
+from nmt.train.trainer import TrainConfig
+from nmt.translate.job import TranslateConfig, run_translate
 
 app = typer.Typer(
     help="Batch neural machine translation with the Bahdanau (2014) attention model.",

@@ -17,13 +17,13 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
 from nmt import report
-from nmt.acquire import AcquireConfig, GeneratedSource, run_acquire
-from nmt.atomic import write_text
-from nmt.evaluate import EvaluateConfig, run_evaluate
-from nmt.rundir import RunDir
-from nmt.tokenization import TokenizeConfig, run_tokenize
-from nmt.train import TrainConfig, run_train
-from nmt.translate import TranslateConfig, run_translate
+from nmt.core.atomic import write_text
+from nmt.core.rundir import RunDir
+from nmt.data.acquire import AcquireConfig, GeneratedSource, run_acquire
+from nmt.evaluate.scores import EvaluateConfig, run_evaluate
+from nmt.text.tokenization import TokenizeConfig, run_tokenize
+from nmt.train.trainer import TrainConfig, run_train
+from nmt.translate.job import TranslateConfig, run_translate
 
 log = logging.getLogger(__name__)
 

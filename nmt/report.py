@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from nmt import __version__
-from nmt.atomic import read_json, write_json, write_text
-from nmt.rundir import RunDir
+from nmt.core.atomic import read_json, write_json, write_text
+from nmt.core.rundir import RunDir
 
 STAGES = ("acquire", "tokenize", "train", "evaluate", "translate")
 METRIC_KEYS = (("BLEU", "bleu"), ("chrF", "chrf"), ("TER", "ter"))

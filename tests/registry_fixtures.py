@@ -8,8 +8,8 @@ import pyarrow as pa
 from translate_fixtures import make_run_dir, sentences
 
 from nmt import report
-from nmt.atomic import write_parquet
-from nmt.registry import Registry
+from nmt.core.atomic import write_parquet
+from nmt.ops.registry import Registry
 
 PAIR = "en-xx"
 

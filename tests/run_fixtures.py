@@ -2,12 +2,12 @@
 
 from pathlib import Path
 
-from nmt.acquire import AcquireConfig, GeneratedSource
-from nmt.evaluate import EvaluateConfig
+from nmt.data.acquire import AcquireConfig, GeneratedSource
+from nmt.evaluate.scores import EvaluateConfig
 from nmt.pipeline import PipelineConfig
-from nmt.tokenization import TokenizeConfig
-from nmt.train import TrainConfig
-from nmt.translate import TranslateConfig
+from nmt.text.tokenization import TokenizeConfig
+from nmt.train.trainer import TrainConfig
+from nmt.translate.job import TranslateConfig
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 

@@ -14,10 +14,10 @@ import pyarrow.parquet as pq
 import pytest
 from http_server import FileServer
 
-from nmt.acquire import AcquireConfig, run_acquire
-from nmt.atomic import read_json
-from nmt.readers import ReadError
-from nmt.schema import PAIRS, REJECTS
+from nmt.core.atomic import read_json
+from nmt.core.schema import PAIRS, REJECTS
+from nmt.data.acquire import AcquireConfig, run_acquire
+from nmt.data.readers import ReadError
 
 FAST = {"attempts": 3, "backoff_s": 0.01, "timeout_s": 10}
 
@@ -221,8 +221,8 @@ def test_tatoeba_through_mirror_keeps_translations_together(corpora_server, tmp_
 
 
 def test_download_resumes_after_a_cut(tmp_path):
-    from nmt.atomic import file_sha256
-    from nmt.download import DownloadConfig, fetch
+    from nmt.core.atomic import file_sha256
+    from nmt.data.download import DownloadConfig, fetch
 
     (tmp_path / "www").mkdir()
     data = bytes(range(256)) * 4096  # 1 MiB
@@ -239,7 +239,7 @@ def test_download_resumes_after_a_cut(tmp_path):
 
 
 def test_digest_mismatch_is_an_error_and_leaves_no_file(tmp_path):
-    from nmt.download import DigestMismatch, DownloadConfig, cache_path, fetch
+    from nmt.data.download import DigestMismatch, DownloadConfig, cache_path, fetch
 
     (tmp_path / "www").mkdir()
     (tmp_path / "www" / "a.txt").write_text("hello\n")
@@ -255,7 +255,7 @@ def test_digest_mismatch_is_an_error_and_leaves_no_file(tmp_path):
 
 
 def test_zip_slip_and_oversized_archives_are_refused(tmp_path):
-    from nmt.archives import UnsafeArchive, extract
+    from nmt.data.archives import UnsafeArchive, extract
 
     slip = tmp_path / "slip.zip"
     with zipfile.ZipFile(slip, "w") as zf:
@@ -379,7 +379,7 @@ def test_tmx_reader_in_zip_with_seeded_split(tmp_path):
 
 
 def test_seeded_split_keeps_groups_and_fractions():
-    from nmt.splitting import SplitConfig, assign_splits
+    from nmt.data.splitting import SplitConfig, assign_splits
 
     pairs = [(f"s{i // 3}", f"t{i}") for i in range(3000)] + [("x", "t0")]  # "x" shares t0 with s0
     splits = assign_splits(pairs, SplitConfig(valid=0.1, test=0.2, seed=7))

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from nmt import aer
-from nmt.symmetrize import soft_symmetrize, symmetrize
+from nmt.align import aer
+from nmt.align.symmetrize import soft_symmetrize, symmetrize
 
 # Sure links (0,0) (1,1); (1,2) is possible only.
 GOLD = aer.parse_talp("1-1 2-2 2p3 ")

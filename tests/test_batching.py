@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from nmt.batching import (
+from nmt.core.vocab import BOS, EOS, PAD
+from nmt.model.batching import (
     BatchStream,
     DataPosition,
     TokenData,
@@ -12,7 +13,6 @@ from nmt.batching import (
     plan_epoch,
     plan_sorted,
 )
-from nmt.vocab import BOS, EOS, PAD
 
 
 def random_data(n: int = 500, seed: int = 0) -> TokenData:

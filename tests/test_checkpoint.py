@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from nmt.checkpoint import (
+from nmt.model.bahdanau import Seq2Seq
+from nmt.model.checkpoint import (
     FORMAT,
     UnsafeCheckpointError,
     average_checkpoints,
@@ -16,8 +17,7 @@ from nmt.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from nmt.config import preset
-from nmt.model import Seq2Seq
+from nmt.model.config import preset
 
 
 def tiny_model(seed: int = 0) -> Seq2Seq:

@@ -8,8 +8,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from nmt.compare import compare, to_text
-from nmt.rundir import RunDir
+from nmt.core.rundir import RunDir
+from nmt.evaluate.compare import compare, to_text
 
 REFS = [f"a man number {i} walks his dog in the park ." for i in range(60)]
 

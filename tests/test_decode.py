@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from nmt.config import preset
-from nmt.decode import beam_search, greedy, length_limit, length_penalty
-from nmt.model import Seq2Seq
-from nmt.vocab import EOS, PAD
+from nmt.core.vocab import EOS, PAD
+from nmt.model.bahdanau import Seq2Seq
+from nmt.model.config import preset
+from nmt.model.search import beam_search, greedy, length_limit, length_penalty
 
 VOCAB = 40
 

@@ -30,7 +30,7 @@ from prefect.client.schemas.filters import (
     LogFilterFlowRunId,
 )
 
-from nmt.registry import Registry
+from nmt.ops.registry import Registry
 
 REPO = Path(__file__).resolve().parents[1]
 PREFECT = str(Path(sys.executable).parent / "prefect")

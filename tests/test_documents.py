@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from nmt.documents import (
+from nmt.text.documents import (
     DocumentError,
     decode_text,
     iter_sources,

@@ -9,10 +9,10 @@ import pytest
 import sacrebleu
 
 from nmt import report
-from nmt.atomic import read_json
-from nmt.evaluate import EvaluateConfig, append_metrics, find_test_sets, run_evaluate
-from nmt.rundir import RunDir
-from nmt.schema import METRICS
+from nmt.core.atomic import read_json
+from nmt.core.rundir import RunDir
+from nmt.core.schema import METRICS
+from nmt.evaluate.scores import EvaluateConfig, append_metrics, find_test_sets, run_evaluate
 
 
 def test_test_sets_are_test_then_the_extra_ones():

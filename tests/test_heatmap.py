@@ -5,7 +5,7 @@ import struct
 import numpy as np
 import pytest
 
-from nmt.heatmap import MAX_TOKENS, heatmap_size, save_heatmap
+from nmt.evaluate.heatmap import MAX_TOKENS, heatmap_size, save_heatmap
 
 
 def png_size(path) -> tuple[int, int]:

@@ -12,8 +12,8 @@ from translate_fixtures import sentences
 from typer.testing import CliRunner
 
 from nmt.cli import app
-from nmt.inbox import InboxConfig, claim, run_inbox
-from nmt.translate import TranslateConfig
+from nmt.ops.inbox import InboxConfig, claim, run_inbox
+from nmt.translate.job import TranslateConfig
 
 HOUR_AGO = time.time() - 3600
 

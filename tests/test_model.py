@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from nmt.config import preset
-from nmt.model import Seq2Seq, count_parameters, sequence_loss
-from nmt.vocab import PAD
+from nmt.core.vocab import PAD
+from nmt.model.bahdanau import Seq2Seq, count_parameters, sequence_loss
+from nmt.model.config import preset
 
 VOCAB = 50
 

@@ -11,13 +11,13 @@ import torch
 from run_fixtures import SMALL_TRAINING
 
 from nmt import report
-from nmt.evaluate import EvaluateConfig, score
-from nmt.model import Seq2Seq
+from nmt.core.rundir import RunDir
+from nmt.core.schema import TRANSLATIONS
+from nmt.evaluate.scores import EvaluateConfig, score
+from nmt.model.bahdanau import Seq2Seq
 from nmt.pipeline import evaluate_stage, write_sample_documents
-from nmt.rundir import RunDir
-from nmt.schema import TRANSLATIONS
-from nmt.tokenization import Tokenizer
-from nmt.translate import Translator
+from nmt.text.tokenization import Tokenizer
+from nmt.translate.job import Translator
 
 
 def nmt_cli(*args: str) -> subprocess.CompletedProcess:

@@ -8,10 +8,10 @@ from registry_fixtures import PAIR, make_registrable_run
 from typer.testing import CliRunner
 
 from nmt import __version__
-from nmt.checkpoint import save_checkpoint
 from nmt.cli import app
-from nmt.registry import Registry, parse_pair, registry_root
-from nmt.translate import Translator
+from nmt.model.checkpoint import save_checkpoint
+from nmt.ops.registry import Registry, parse_pair, registry_root
+from nmt.translate.job import Translator
 
 
 @pytest.fixture

@@ -3,11 +3,11 @@
 import pytest
 from registry_fixtures import PAIR, make_registrable_run
 
-import nmt.retrain as retrain
-from nmt.checkpoint import save_checkpoint
-from nmt.evaluate import EvaluateConfig
-from nmt.recipes import describe, pipeline_config
-from nmt.registry import Registry
+import nmt.ops.retrain as retrain
+from nmt.evaluate.scores import EvaluateConfig
+from nmt.model.checkpoint import save_checkpoint
+from nmt.ops.recipes import describe, pipeline_config
+from nmt.ops.registry import Registry
 
 GREEDY = EvaluateConfig(beams=[1], device="cpu")
 

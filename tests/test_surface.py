@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from translate_fixtures import make_run_dir, make_tokenizer, make_translator
 
-from nmt.align import AlignConfig, align_pairs, run_align, run_languages
-from nmt.links import word_attention
-from nmt.surface import Surface, is_french, piece_tokens, surface, surface_pieces
+from nmt.align.links import word_attention
+from nmt.evaluate.forced import AlignConfig, align_pairs, run_align, run_languages
+from nmt.text.surface import Surface, is_french, piece_tokens, surface, surface_pieces
 
 
 def words(line: str) -> list[str]:

@@ -1,4 +1,4 @@
-"""Tests of the generated parallel corpus (nmt/synthetic.py)."""
+"""Tests of the generated parallel corpus (nmt/data/synthetic.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from collections import defaultdict
 
 import pytest
 
-from nmt import synthetic
-from nmt.synthetic import (
+from nmt.data import synthetic
+from nmt.data.synthetic import (
     MAX_LEN,
     MIN_LEN,
     SRC_LANG,

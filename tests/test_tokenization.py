@@ -12,11 +12,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from nmt import vocab
-from nmt.schema import PAIRS, TOKENS
-from nmt.spm_training import sample_sentences
-from nmt.token_shards import MAX_LEN, LengthStats
-from nmt.tokenization import (
+from nmt.core import vocab
+from nmt.core.schema import PAIRS, TOKENS
+from nmt.text.spm_training import sample_sentences
+from nmt.text.token_shards import MAX_LEN, LengthStats
+from nmt.text.tokenization import (
     TokenizeConfig,
     Tokenizer,
     iter_tokens,
@@ -252,7 +252,7 @@ def test_bad_split_name_is_refused(tmp_path):
 @pytest.mark.parametrize("encode_rows", [7, 100, 5000])
 def test_pipeline_chunking_does_not_change_the_bytes(corpus, joint, tmp_path, monkeypatch, encode_rows):
     """The pipelined encoder's chunk size (interleaved splits, partial chunks) leaves files as they are."""
-    from nmt import token_shards
+    from nmt.text import token_shards
 
     out, _ = joint
     tok = Tokenizer.load(out)
@@ -274,7 +274,7 @@ def test_pipeline_chunking_does_not_change_the_bytes(corpus, joint, tmp_path, mo
 
 def test_stage_ids_equal_sentencepiece_public_encode(corpus, joint):
     """The stage's buffer encode (sentencepiece's numpy path) gives encode()'s ids, lengths and empties."""
-    from nmt.token_shards import _encode, _to_list_array
+    from nmt.text.token_shards import _encode, _to_list_array
 
     out, _ = joint
     sp = Tokenizer.load(out).src

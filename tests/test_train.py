@@ -14,13 +14,13 @@ import pytest
 import sentencepiece as spm
 import torch
 
-from nmt.atomic import write_bytes, write_parquet
-from nmt.checkpoint import load_checkpoint, load_model
-from nmt.schema import TOKENS
-from nmt.synthetic import generate_splits
-from nmt.tokenization import Tokenizer
-from nmt.train import TrainConfig, run_train
-from nmt.vocab import SPECIAL_IDS
+from nmt.core.atomic import write_bytes, write_parquet
+from nmt.core.schema import TOKENS
+from nmt.core.vocab import SPECIAL_IDS
+from nmt.data.synthetic import generate_splits
+from nmt.model.checkpoint import load_checkpoint, load_model
+from nmt.text.tokenization import Tokenizer
+from nmt.train.trainer import TrainConfig, run_train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -126,7 +126,7 @@ def test_resume_refuses_other_settings(tokenize_dir, tmp_path):
 # Runs `python -m nmt.train` with every step slowed down, so the test can kill it mid-run.
 SLOW_CHILD = """
 import sys, time
-from nmt import train
+from nmt.train import trainer as train
 step = train.Trainer.train_step
 def slow_step(self, group):
     time.sleep(0.02)
@@ -231,8 +231,8 @@ def test_on_validation_receives_every_metrics_record(tokenize_dir, tmp_path):
 
 
 def test_subword_sampling_reads_a_sampled_copy_per_epoch(tmp_path):
-    from nmt.batching import TokenData, make_batch
-    from nmt.train import Distributed, Trainer
+    from nmt.model.batching import TokenData, make_batch
+    from nmt.train.trainer import Distributed, Trainer
 
     tok_dir = make_tokenize_dir(tmp_path / "tok", n_train=60, n_valid=5)
     with pytest.raises(FileNotFoundError, match="sampled"):

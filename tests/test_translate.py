@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from translate_fixtures import make_run_dir, make_translator, sentences
 
-from nmt.schema import ALIGNMENTS, ERRORS, TRANSLATIONS
-from nmt.translate import (
+from nmt.core.schema import ALIGNMENTS, ERRORS, TRANSLATIONS
+from nmt.translate.job import (
     TranslateConfig,
     plan_job,
     run_translate,
@@ -177,7 +177,7 @@ def test_file_disappearing_mid_job(tmp_path, translator):
 
 
 def _fingerprint(inputs, translator, cfg):
-    from nmt.translate import job_fingerprint
+    from nmt.translate.job import job_fingerprint
 
     return job_fingerprint(inputs, translator.model_id, cfg)
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from translate_fixtures import make_run_dir, make_translator
 
-from nmt.align import AlignConfig, align_lines, run_align
+from nmt.evaluate.forced import AlignConfig, align_lines, run_align
 
 PAIRS = [
     "ein mann läuft ||| a man runs",

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from nmt.links import hard_links, matrix_links, merge_links, pharaoh, word_attention, word_index
+from nmt.align.links import hard_links, matrix_links, merge_links, pharaoh, word_attention, word_index
 
 
 def test_hard_links_skip_both_eos():

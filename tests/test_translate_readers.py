@@ -6,7 +6,7 @@ import pytest
 from test_translate import FAST, write_docs
 from translate_fixtures import make_translator
 
-from nmt.translate import TranslateConfig, translate_job
+from nmt.translate.job import TranslateConfig, translate_job
 
 
 @pytest.fixture(scope="module")

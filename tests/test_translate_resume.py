@@ -23,7 +23,7 @@ from test_translate import (
 )
 from translate_fixtures import make_translator
 
-from nmt.translate import (
+from nmt.translate.job import (
     TranslateConfig,
     finish_job,
     start_job,
@@ -50,7 +50,7 @@ KILLED_RUN = """
 import sys
 sys.path.insert(0, "tests")
 from translate_fixtures import make_translator
-from nmt.translate import TranslateConfig, translate_job
+from nmt.translate.job import TranslateConfig, translate_job
 cfg = TranslateConfig.model_validate_json(sys.argv[3])
 translate_job([sys.argv[1]], make_translator(), cfg, sys.argv[2])
 """

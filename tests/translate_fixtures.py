@@ -10,12 +10,12 @@ from pathlib import Path
 import sentencepiece as spm
 import torch
 
-from nmt.checkpoint import save_checkpoint
-from nmt.config import preset
-from nmt.model import Seq2Seq
-from nmt.tokenization import Tokenizer
-from nmt.translate import Translator
-from nmt.vocab import EOS
+from nmt.core.vocab import EOS
+from nmt.model.bahdanau import Seq2Seq
+from nmt.model.checkpoint import save_checkpoint
+from nmt.model.config import preset
+from nmt.text.tokenization import Tokenizer
+from nmt.translate.job import Translator
 
 _WORDS = (
     "ein mann eine frau der hund die katze läuft spielt sitzt auf dem der einer wiese straße "

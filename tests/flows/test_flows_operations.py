@@ -11,7 +11,7 @@ from registry_fixtures import PAIR, make_registrable_run, registry_with_current
 from flows.inbox import inbox
 from flows.pipeline import pipeline_for_pair
 from flows.retrain import retrain
-from nmt.registry import Registry
+from nmt.ops.registry import Registry
 
 TINY = {
     "acquire": {"source": {"sizes": {"train": 400, "valid": 30, "test": 30}}},

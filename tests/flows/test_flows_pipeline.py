@@ -9,7 +9,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from run_fixtures import small_pipeline
 
 from flows.pipeline import pipeline
-from nmt.schema import ALIGNMENTS, TRANSLATIONS
+from nmt.core.schema import ALIGNMENTS, TRANSLATIONS
 
 
 def artifacts(key: str, run: str) -> list:

@@ -1,0 +1,545 @@
+"""The acquire stage: corpus files fetched, verified, read and cleaned into the pairs table.
+
+`run_acquire(cfg, out_dir)` writes, under `out_dir`:
+
+    pairs.parquet      PAIRS: every kept pair, ids in split order (train, valid, test, extras)
+    rejects.parquet    REJECTS: every dropped line with its file, line number and reason
+    manifest.json      sources, file digests, counts per split and per reject reason
+    gold/<split>.talp  gold word alignments (generated corpus only), line i = i-th pair by id
+
+The manifest is written last and carries a fingerprint of the configuration, the input digests
+and this code, so a rerun with the same inputs returns the recorded summary and does no work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Literal
+
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from tqdm import tqdm
+
+from nmt.data import catalogue
+from nmt.data.archives import extract, find_member, is_archive
+from nmt.core.atomic import read_json, write_json, write_parquet, write_text
+from nmt.data.cleaning import CleaningConfig, Deduper, check_pair, clean_text, escape_raw
+from nmt.data.download import DownloadConfig, Fetched, MissingFile, fetch, is_url, location_name
+from nmt.data.readers import Item, RawPair, Reject, read_jsonl, read_paired, read_parquet, read_tmx, read_tsv
+from nmt.core.schema import PAIRS, REJECTS, SCHEMA_VERSION
+from nmt.data.splitting import SplitConfig, assign_splits
+
+log = logging.getLogger(__name__)
+
+SPLIT_ALIASES = {"val": "valid", "dev": "valid", "validation": "valid"}
+_MAIN_SPLITS = ("train", "valid", "test")
+_CODE_FILES = ("acquire.py", "archives.py", "catalogue.py", "cleaning.py", "readers.py", "splitting.py")
+_FORMATS = {
+    ".tsv": "tsv",
+    ".txt": "tsv",
+    ".tmx": "tmx",
+    ".jsonl": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+}
+
+
+class GeneratedSource(BaseModel):
+    """The generated corpus of nmt.data.synthetic, with gold alignments."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["generated"] = "generated"
+    sizes: dict[str, int] = Field(default_factory=lambda: {"train": 20000, "valid": 500, "test": 500})
+    seed: int = 1
+
+
+class FilePair(BaseModel):
+    """Two line-aligned files (paths or http(s) URLs, plain or .gz) with optional digests."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    src: str
+    tgt: str
+    src_sha256: str | None = None
+    tgt_sha256: str | None = None
+
+
+class FilesSource(BaseModel):
+    """Explicit per-split pairs of aligned text files."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["files"] = "files"
+    splits: dict[str, FilePair]
+    src_lang: str | None = None
+    tgt_lang: str | None = None
+
+    @field_validator("splits")
+    @classmethod
+    def _some_split(cls, value: dict[str, FilePair]) -> dict[str, FilePair]:
+        if not value:
+            raise ValueError("give at least one split")
+        return value
+
+
+class DirectorySource(BaseModel):
+    """A folder or base URL of `<split>.<lang>[.gz]` files, as Multi30k publishes them.
+
+    `val`/`dev` become `valid`; `main_test` (default: `test` if present, else the first test
+    set by name) becomes `test`; other splits keep their names. A base URL needs `splits` and
+    is read as `<location>/<split>.<lang>.gz`.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["directory"] = "directory"
+    location: str
+    src_lang: str
+    tgt_lang: str
+    splits: list[str] | None = Field(None, description="file stems; None: all found (folders only)")
+    main_test: str | None = None
+
+
+class TableSource(BaseModel):
+    """One file of pairs: TSV, TMX, JSONL or Parquet; plain, .gz, or inside a .zip/.tar(.gz).
+
+    Fields: TSV columns by 0-based index, or by name from a header line; JSONL keys; Parquet
+    columns; TMX languages (default: `src_lang`/`tgt_lang`). Without `split_field` the pairs get
+    a seeded split (AcquireConfig.split).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["table"] = "table"
+    location: str
+    sha256: str | None = None
+    format: Literal["auto", "tsv", "tmx", "jsonl", "parquet"] = "auto"
+    member: str | None = Field(None, description="glob of the file inside an archive")
+    src_field: str | int | None = Field(None, description="default: 0 (TSV), 'src' (JSONL/Parquet)")
+    tgt_field: str | int | None = Field(None, description="default: 1 (TSV), 'tgt' (JSONL/Parquet)")
+    split_field: str | int | None = None
+    src_lang: str | None = None
+    tgt_lang: str | None = None
+
+
+class CatalogueSource(BaseModel):
+    """A corpus of nmt.data.catalogue (multi30k, tatoeba), fetched from its URLs or the mirror."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["catalogue"] = "catalogue"
+    corpus: Literal["multi30k", "tatoeba"]
+    src_lang: str
+    tgt_lang: str
+    extra_test_sets: bool = Field(True, description="multi30k: also the 2017/2018 test sets")
+
+
+Source = Annotated[
+    GeneratedSource | FilesSource | DirectorySource | TableSource | CatalogueSource,
+    Field(discriminator="kind"),
+]
+
+
+class AcquireConfig(BaseModel):
+    """Everything the acquire stage needs: the source, cleaning, downloads, cache and mirror."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: Source = Field(default_factory=GeneratedSource)
+    cleaning: CleaningConfig = Field(default_factory=CleaningConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig, description="for corpora without splits")
+    download: DownloadConfig = Field(default_factory=DownloadConfig)
+    cache_dir: Path | None = Field(None, description="downloads; None: $NMT_CACHE or ~/.cache/nmt")
+    mirror: str | None = Field(
+        None, description="folder or base URL laid out <corpus>/<file>; None: $NMT_MIRROR"
+    )
+
+
+@dataclass
+class _Input:
+    """One stream of records and the split it belongs to (None: the record says, or seeded)."""
+
+    name: str
+    split: str | None
+    items: Callable[[], Iterator[Item]]
+
+
+@dataclass
+class _Plan:
+    """What a source resolved to: the streams to read, the files behind them, what was skipped."""
+
+    corpus: str
+    src_lang: str | None
+    tgt_lang: str | None
+    inputs: list[_Input] = field(default_factory=list)
+    files: list[dict] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class _Fetcher:
+    """Fetches locations into the cache and records each file once for the manifest."""
+
+    cache_dir: Path
+    cfg: DownloadConfig
+    files: list[dict] = field(default_factory=list)
+
+    def __call__(self, location: str, sha256: str | None = None, **extra) -> Fetched:
+        fetched = fetch(location, self.cache_dir, self.cfg, sha256)
+        self.files.append({**extra, **fetched.record(sha256)})
+        return fetched
+
+
+def default_cache_dir() -> Path:
+    """$NMT_CACHE, else ~/.cache/nmt."""
+    return Path(os.environ.get("NMT_CACHE") or "~/.cache/nmt").expanduser()
+
+
+def split_name(stem: str, main_test: str | None) -> str:
+    """The pipeline's name for a published split: val -> valid, the main test set -> test."""
+    if stem == main_test:
+        return "test"
+    return SPLIT_ALIASES.get(stem, stem)
+
+
+def _split_order(name: str) -> tuple[int, str]:
+    return (_MAIN_SPLITS.index(name), "") if name in _MAIN_SPLITS else (len(_MAIN_SPLITS), name)
+
+
+def _main_test(stems: list[str], chosen: str | None) -> str | None:
+    if chosen is not None:
+        return chosen
+    if "test" in stems:
+        return "test"
+    return min((s for s in stems if s.startswith("test")), default=None)
+
+
+def _paired_input(fetcher: _Fetcher, split: str, pair: FilePair) -> _Input:
+    src = fetcher(pair.src, pair.src_sha256, split=split, side="src")
+    tgt = fetcher(pair.tgt, pair.tgt_sha256, split=split, side="tgt")
+    src_name, tgt_name = location_name(pair.src), location_name(pair.tgt)
+    limit = fetcher.cfg.max_extract_bytes
+    return _Input(src_name, split, lambda: read_paired(src.path, tgt.path, src_name, tgt_name, limit))
+
+
+def _plan_generated(source: GeneratedSource) -> _Plan:
+    from nmt.data import synthetic
+
+    module = Path(synthetic.__file__)
+    plan = _Plan("generated", synthetic.SRC_LANG, synthetic.TGT_LANG)
+    plan.files.append(
+        {
+            "location": "nmt/data/synthetic.py",
+            "name": module.name,
+            "sha256": hashlib.sha256(module.read_bytes()).hexdigest(),
+        }
+    )
+
+    def items() -> Iterator[Item]:
+        for split, pairs in synthetic.generate_splits(source.seed, source.sizes).items():
+            for number, pair in enumerate(pairs, start=1):
+                origin = f"generated.{split}"
+                yield RawPair(origin, number, pair.src, pair.tgt, split, pair.alignment)
+
+    plan.inputs.append(_Input("generated", None, items))
+    return plan
+
+
+def _plan_files(source: FilesSource, fetcher: _Fetcher) -> _Plan:
+    plan = _Plan("files", source.src_lang, source.tgt_lang)
+    for split, pair in source.splits.items():
+        plan.inputs.append(_paired_input(fetcher, SPLIT_ALIASES.get(split, split), pair))
+    return plan
+
+
+def _find_stems(source: DirectorySource) -> list[str]:
+    if source.splits is not None:
+        return list(source.splits)
+    if is_url(source.location):
+        raise ValueError(f"{source.location}: a base URL cannot be listed; give `splits`")
+    folder = Path(source.location).expanduser()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder")
+    stems = []
+    for path in sorted(folder.iterdir()):
+        name = path.name.removesuffix(".gz")
+        stem = name.removesuffix(f".{source.src_lang}")
+        if stem != name and _dir_file(source, stem, source.tgt_lang) is not None:
+            stems.append(stem)
+    if not stems:
+        raise FileNotFoundError(
+            f"{folder}: no <split>.{source.src_lang}[.gz] file with a .{source.tgt_lang} partner"
+        )
+    return stems
+
+
+def _dir_file(source: DirectorySource, stem: str, lang: str) -> str | None:
+    folder = Path(source.location).expanduser()
+    for name in (f"{stem}.{lang}", f"{stem}.{lang}.gz"):
+        if (folder / name).is_file():
+            return str(folder / name)
+    return None
+
+
+def _plan_directory(source: DirectorySource, fetcher: _Fetcher) -> _Plan:
+    plan = _Plan("directory", source.src_lang, source.tgt_lang)
+    stems = _find_stems(source)
+    main_test = _main_test(stems, source.main_test)
+    for stem in stems:
+        if is_url(source.location):
+            base = source.location.rstrip("/")
+            pair = FilePair(
+                src=f"{base}/{stem}.{source.src_lang}.gz", tgt=f"{base}/{stem}.{source.tgt_lang}.gz"
+            )
+        else:
+            src, tgt = (_dir_file(source, stem, lang) for lang in (source.src_lang, source.tgt_lang))
+            if src is None or tgt is None:
+                raise FileNotFoundError(
+                    f"{source.location}: split {stem!r} lacks {stem}.{source.src_lang}[.gz] "
+                    f"or {stem}.{source.tgt_lang}[.gz]"
+                )
+            pair = FilePair(src=src, tgt=tgt)
+        plan.inputs.append(_paired_input(fetcher, split_name(stem, main_test), pair))
+    return plan
+
+
+def _table_format(source: TableSource, name: str) -> str:
+    if source.format != "auto":
+        return source.format
+    suffix = Path(name.removesuffix(".gz")).suffix.lower()
+    if suffix not in _FORMATS:
+        raise ValueError(f"{name}: cannot tell the format from the name; set `format`")
+    return _FORMATS[suffix]
+
+
+def _table_input(source: TableSource, fetcher: _Fetcher) -> _Input:
+    fetched = fetcher(source.location, source.sha256, side="table")
+    path, name = fetched.path, location_name(source.location)
+    limit = fetcher.cfg.max_extract_bytes
+    if is_archive(name):
+        root = extract(path, fetcher.cache_dir / "extracted" / fetched.sha256[:16], limit)
+        path = find_member(root, source.member, name)
+        name = f"{name}/{path.relative_to(root).as_posix()}"
+    fmt = _table_format(source, name)
+    split = source.split_field
+    if fmt == "tsv":
+        src, tgt = source.src_field or 0, 1 if source.tgt_field is None else source.tgt_field
+        return _Input(name, None, lambda: read_tsv(path, name, src, tgt, split, limit))
+    if fmt == "tmx":
+        src_lang, tgt_lang = source.src_field or source.src_lang, source.tgt_field or source.tgt_lang
+        if not isinstance(src_lang, str) or not isinstance(tgt_lang, str):
+            raise ValueError(f"{name}: TMX needs src_lang and tgt_lang (or src_field/tgt_field)")
+        return _Input(name, None, lambda: read_tmx(path, name, src_lang, tgt_lang))
+    src, tgt = str(source.src_field or "src"), str(source.tgt_field or "tgt")
+    split = None if split is None else str(split)
+    if fmt == "jsonl":
+        return _Input(name, None, lambda: read_jsonl(path, name, src, tgt, split, limit))
+    return _Input(name, None, lambda: read_parquet(path, name, src, tgt, split))
+
+
+def _plan_table(source: TableSource, fetcher: _Fetcher) -> _Plan:
+    plan = _Plan("table", source.src_lang, source.tgt_lang)
+    plan.inputs.append(_table_input(source, fetcher))
+    return plan
+
+
+def _plan_catalogue(source: CatalogueSource, fetcher: _Fetcher, mirror: str | None) -> _Plan:
+    plan = _Plan(source.corpus, source.src_lang, source.tgt_lang)
+    if source.corpus == "tatoeba":
+        entry = catalogue.tatoeba(source.src_lang, source.tgt_lang)
+        table = TableSource(
+            location=entry.file.location(mirror),
+            sha256=entry.file.sha256,
+            format="tsv",
+            member=entry.member,
+            src_field=entry.src_column,
+            tgt_field=entry.tgt_column,
+        )
+        plan.inputs.append(_table_input(table, fetcher))
+        return plan
+    for split in catalogue.multi30k(source.src_lang, source.tgt_lang, source.extra_test_sets):
+        pair = FilePair(
+            src=split.src.location(mirror),
+            tgt=split.tgt.location(mirror),
+            src_sha256=split.src.sha256,
+            tgt_sha256=split.tgt.sha256,
+        )
+        try:
+            plan.inputs.append(_paired_input(fetcher, split.split, pair))
+        except MissingFile as exc:
+            if not split.optional:
+                raise
+            log.warning("%s: optional test set %s skipped: %s", source.corpus, split.split, exc)
+            plan.skipped.append({"split": split.split, "reason": str(exc)})
+    return plan
+
+
+def _plan(cfg: AcquireConfig, fetcher: _Fetcher, mirror: str | None) -> _Plan:
+    source = cfg.source
+    if isinstance(source, GeneratedSource):
+        plan = _plan_generated(source)
+    elif isinstance(source, FilesSource):
+        plan = _plan_files(source, fetcher)
+    elif isinstance(source, DirectorySource):
+        plan = _plan_directory(source, fetcher)
+    elif isinstance(source, TableSource):
+        plan = _plan_table(source, fetcher)
+    else:
+        plan = _plan_catalogue(source, fetcher, mirror)
+    plan.files.extend(fetcher.files)
+    return plan
+
+
+def _code_digest() -> str:
+    here = Path(__file__).parent
+    digest = hashlib.sha256()
+    for name in _CODE_FILES:
+        digest.update((here / name).read_bytes())
+    return digest.hexdigest()
+
+
+def _fingerprint(cfg: AcquireConfig, plan: _Plan) -> str:
+    key = {
+        "schema": SCHEMA_VERSION,
+        "code": _code_digest(),
+        "source": cfg.source.model_dump(mode="json"),
+        "cleaning": cfg.cleaning.model_dump(mode="json"),
+        "split": cfg.split.model_dump(mode="json"),
+        "files": sorted(f["sha256"] for f in plan.files),
+        "skipped": sorted(s["split"] for s in plan.skipped),
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass
+class _Tables:
+    """Kept pairs per split and rejects, in reading order."""
+
+    pairs: dict[str, list[tuple[str, str, str, str | None]]] = field(default_factory=dict)
+    rejects: list[Reject] = field(default_factory=list)
+
+
+def _collect(plan: _Plan, cleaning: CleaningConfig, split_cfg: SplitConfig) -> _Tables:
+    tables = _Tables()
+    deduper = Deduper()
+    pending: list[tuple[str, str, RawPair]] = []  # pairs waiting for the seeded split
+
+    def keep(split: str, src: str, tgt: str, item: RawPair) -> None:
+        origin = f"{item.origin}:{item.line}"
+        first = deduper.first(split, src, tgt, origin) if cleaning.enabled and cleaning.dedupe else None
+        if first is not None:
+            reject(item, ("duplicate", f"same pair as {first}"))
+        else:
+            tables.pairs.setdefault(split, []).append((src, tgt, origin, item.alignment))
+
+    def reject(item: RawPair, problem: tuple[str, str]) -> None:
+        raw = escape_raw(f"{item.src}\t{item.tgt}")
+        tables.rejects.append(Reject(item.origin, item.line, *problem, raw))
+
+    for inp in plan.inputs:
+        for item in tqdm(inp.items(), desc=inp.name, unit=" lines", disable=None, leave=False):
+            if isinstance(item, Reject):
+                tables.rejects.append(item)
+                continue
+            src, tgt = clean_text(item.src, cleaning), clean_text(item.tgt, cleaning)
+            problem = check_pair(src, tgt, cleaning)
+            split = inp.split or (item.split and SPLIT_ALIASES.get(item.split, item.split))
+            if problem is not None:
+                reject(item, problem)
+            elif split:
+                keep(split, src, tgt, item)
+            else:
+                pending.append((src, tgt, item))
+    if pending:
+        splits = assign_splits([(src, tgt) for src, tgt, _ in pending], split_cfg)
+        for (src, tgt, item), split in zip(pending, splits, strict=True):
+            keep(split, src, tgt, item)
+    return tables
+
+
+def _write(out_dir: Path, tables: _Tables) -> dict[str, str]:
+    splits = sorted(tables.pairs, key=_split_order)
+    columns: dict[str, list] = {name: [] for name in PAIRS.names}
+    gold: dict[str, str] = {}
+    for split in splits:
+        rows = tables.pairs[split]
+        start = len(columns["id"])
+        columns["id"].extend(range(start, start + len(rows)))
+        columns["split"].extend([split] * len(rows))
+        for src, tgt, origin, _ in rows:
+            columns["src"].append(src)
+            columns["tgt"].append(tgt)
+            columns["origin"].append(origin)
+        if rows and all(alignment is not None for *_, alignment in rows):
+            gold[split] = f"gold/{split}.talp"
+            write_text(out_dir / gold[split], "".join(f"{row[3]}\n" for row in rows))
+    write_parquet(out_dir / "pairs.parquet", pa.table(columns, schema=PAIRS))
+    rejects = {
+        "origin": [r.origin for r in tables.rejects],
+        "line": [r.line for r in tables.rejects],
+        "reason": [r.reason for r in tables.rejects],
+        "detail": [r.detail for r in tables.rejects],
+        "raw": [r.raw for r in tables.rejects],
+    }
+    write_parquet(out_dir / "rejects.parquet", pa.table(rejects, schema=REJECTS))
+    return gold
+
+
+def run_acquire(cfg: AcquireConfig, out_dir: Path) -> dict:
+    """Fetch, read and clean the configured corpus into `out_dir`; return the stage summary."""
+    out_dir = Path(out_dir)
+    fetcher = _Fetcher(cfg.cache_dir or default_cache_dir(), cfg.download)
+    mirror = cfg.mirror or os.environ.get("NMT_MIRROR") or None
+    plan = _plan(cfg, fetcher, mirror)
+    fingerprint = _fingerprint(cfg, plan)
+    manifest_path = out_dir / "manifest.json"
+    if manifest_path.is_file():
+        manifest = read_json(manifest_path)
+        outputs = [manifest.get("outputs", {}).get(k) for k in ("pairs", "rejects")]
+        outputs += list(manifest.get("outputs", {}).get("gold", {}).values())
+        if manifest.get("fingerprint") == fingerprint and all(o and (out_dir / o).is_file() for o in outputs):
+            log.info("acquire: %s is up to date (fingerprint %s)", out_dir, fingerprint[:12])
+            return {**manifest, "cached": True, "out_dir": str(out_dir)}
+
+    tables = _collect(plan, cfg.cleaning, cfg.split)
+    shutil.rmtree(out_dir / "gold", ignore_errors=True)  # gold files of an earlier corpus
+    gold = _write(out_dir, tables)
+    counts = {s: len(tables.pairs[s]) for s in sorted(tables.pairs, key=_split_order)}
+    reasons = Counter(r.reason for r in tables.rejects)
+    manifest = {
+        "fingerprint": fingerprint,
+        "schema_version": SCHEMA_VERSION,
+        "corpus": plan.corpus,
+        "src_lang": plan.src_lang,
+        "tgt_lang": plan.tgt_lang,
+        "source": cfg.source.model_dump(mode="json"),
+        "mirror": mirror,
+        "cleaning": cfg.cleaning.model_dump(mode="json"),
+        "split": cfg.split.model_dump(mode="json"),
+        "files": plan.files,
+        "skipped": plan.skipped,
+        "counts": counts,
+        "pairs_total": sum(counts.values()),
+        "rejects": dict(sorted(reasons.items())),
+        "rejects_total": len(tables.rejects),
+        "outputs": {"pairs": "pairs.parquet", "rejects": "rejects.parquet", "gold": gold},
+    }
+    write_json(manifest_path, manifest)
+    log.info(
+        "acquire: %d pairs %s, %d rejects %s -> %s",
+        manifest["pairs_total"],
+        counts,
+        manifest["rejects_total"],
+        manifest["rejects"],
+        out_dir,
+    )
+    return {**manifest, "cached": False, "out_dir": str(out_dir)}

@@ -1,0 +1,240 @@
+"""Evaluate stage: every test set scored with sacrebleu (BLEU, chrF, TER) under greedy and beam
+search, attention scored as a word aligner where the corpus has gold alignments, and heatmaps.
+
+Outputs in <run>/evaluate: `<test set>.<decoding>.hyp.txt`, `metrics.parquet` (schema METRICS:
+one row per model, test set, decoding and metric; also appended to `metrics_table` when given,
+replacing earlier rows of the same model, test set, decoding and metric), `alignment/<test
+set>.links` (Pharaoh) with AER, precision and recall against `acquire/gold/<test set>.talp`, and
+`heatmaps/*.png`: chosen sentences as translated (pieces on the axes), and the worst-aligned
+sentences under forced decoding of the reference (words on the axes, gold sure links outlined).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import sacrebleu
+from pydantic import BaseModel, ConfigDict, Field
+
+from nmt.align import aer
+from nmt.align.links import pharaoh
+from nmt.core.atomic import write_json, write_parquet, write_text
+from nmt.core.device import resolve_device
+from nmt.core.rundir import RunDir
+from nmt.core.schema import METRICS
+from nmt.evaluate.forced import AlignConfig, align_pairs, draw_worst, run_languages
+from nmt.evaluate.heatmap import save_heatmap
+from nmt.translate.job import Result, Translator
+
+log = logging.getLogger(__name__)
+
+METRIC_NAMES = ("BLEU", "chrF", "TER")
+KEY = ("model_id", "test_set", "decoding", "metric")
+
+
+class EvaluateConfig(BaseModel):
+    """Which test sets to score, how to decode them, and what to draw."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    splits: list[str] | None = Field(
+        None, description="splits of the pairs table; None: every test set (`test` and `test_*`)"
+    )
+    beams: list[int] = Field(default_factory=lambda: [1, 5], min_length=1, description="1 is greedy search")
+    alpha: float = Field(0.6, ge=0.0, description="GNMT length penalty")
+    batch_tokens: int = Field(4000, gt=0, description="source tokens per decoding batch")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    metrics_table: Path | None = Field(
+        None, description="a Parquet metrics table shared by runs, appended to"
+    )
+    align: AlignConfig = Field(default_factory=AlignConfig, description="attention -> links, for the gold")
+    heatmap_sentences: list[int] = Field(
+        default_factory=lambda: [0, 1, 2], description="0-based sentences of the first test set to draw"
+    )
+    heatmap_worst: int = Field(3, ge=0, description="worst-aligned sentences to draw, where there is a gold")
+
+
+def decoding_name(beam: int) -> str:
+    """ "greedy" for beam 1, else "beam<k>"."""
+    return "greedy" if beam == 1 else f"beam{beam}"
+
+
+def score(hypotheses: list[str], references: list[str]) -> dict[str, Any]:
+    """Corpus BLEU (13a, cased), chrF and TER of detokenized hypotheses, with sacrebleu signatures."""
+    out: dict[str, Any] = {"sentences": len(hypotheses)}
+    for name, metric in zip(METRIC_NAMES, new_metrics(), strict=True):
+        out[name.lower()] = round(metric.corpus_score(hypotheses, [references]).score, 2)
+        out[f"{name.lower()}_signature"] = str(metric.get_signature())
+    return out
+
+
+def new_metrics() -> list[sacrebleu.metrics.base.Metric]:
+    """Fresh BLEU, chrF and TER metric objects, in METRIC_NAMES order."""
+    return [sacrebleu.metrics.BLEU(), sacrebleu.metrics.CHRF(), sacrebleu.metrics.TER()]
+
+
+def find_test_sets(splits: list[str]) -> list[str]:
+    """The test sets among a pairs table's splits: `test` first, then `test_*` in name order."""
+    return sorted((s for s in splits if s == "test" or s.startswith("test_")), key=lambda s: (s != "test", s))
+
+
+def run_evaluate(run_dir: Path, cfg: EvaluateConfig, out_dir: Path) -> dict[str, Any]:
+    """Score the model of `run_dir` on each test set and decoding; write everything into out_dir."""
+    started = time.perf_counter()
+    run, out_dir = RunDir(run_dir), Path(out_dir)
+    pairs = pq.read_table(run.acquire / "pairs.parquet", columns=["id", "split", "src", "tgt"])
+    available = sorted(set(pairs["split"].to_pylist()))
+    splits = cfg.splits if cfg.splits is not None else find_test_sets(available)
+    missing = [s for s in splits if s not in available]
+    if missing or not splits:
+        raise ValueError(
+            f"{run.acquire / 'pairs.parquet'}: no split(s) {missing or 'test*'} to evaluate; has {available}"
+        )
+    translator = Translator.load(run.root, device=resolve_device(cfg.device))
+    languages = run_languages(run.root)  # (src, tgt) from the acquire manifest
+    pair = "-".join(lang or "?" for lang in languages)
+    scores: dict[str, Any] = {}
+    rows: list[dict] = []
+    files: list[str] = []
+    alignment: dict[str, Any] = {}
+    heatmaps: list[str] = []
+    for n, split in enumerate(splits):
+        table = pairs.filter(pc.equal(pairs["split"], split)).sort_by("id")
+        sources, references = table["src"].to_pylist(), table["tgt"].to_pylist()
+        for beam in sorted(set(cfg.beams)):
+            name = decoding_name(beam)
+            log.info("evaluate: translating %d %s sentences (%s)", len(sources), split, name)
+            results = translator.translate(sources, beam=beam, alpha=cfg.alpha, batch_tokens=cfg.batch_tokens)
+            hypotheses = [r.translation for r in results]
+            hyp_path = out_dir / f"{split}.{name}.hyp.txt"
+            write_text(hyp_path, "".join(h + "\n" for h in hypotheses))
+            files.append(str(hyp_path))
+            result = score(hypotheses, references)
+            scores[split] = {**result, "decoding": name}  # the widest beam is listed last, and kept
+            rows += _rows(result, translator.model_id, run, pair, split, name)
+            log.info(
+                "evaluate: %s %s BLEU %.2f chrF %.2f TER %.2f",
+                split,
+                name,
+                result["bleu"],
+                result["chrf"],
+                result["ter"],
+            )
+            if n == 0 and beam == max(cfg.beams):
+                heatmaps += _draw_translations(
+                    translator, results, cfg.heatmap_sentences, out_dir / "heatmaps", split
+                )
+        gold_path = run.acquire / "gold" / f"{split}.talp"
+        if gold_path.exists():
+            alignment[split], drawn = _score_alignment(
+                translator, sources, references, languages, gold_path, cfg, out_dir, split
+            )
+            heatmaps += drawn
+    table = pa.Table.from_pylist(rows, schema=METRICS)
+    write_parquet(out_dir / "metrics.parquet", table)
+    if cfg.metrics_table is not None:
+        append_metrics(cfg.metrics_table, table)
+    summary = {
+        "scores": scores,
+        "metrics": [{k: r[k] for k in ("test_set", "decoding", "metric", "score")} for r in rows],
+        "alignment": alignment,
+        "beams": sorted(set(cfg.beams)),
+        "alpha": cfg.alpha,
+        "model": str(translator.checkpoint),
+        "model_id": translator.model_id,
+        "files": files,
+        "metrics_table": str(cfg.metrics_table) if cfg.metrics_table else None,
+        "heatmaps": heatmaps,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    write_json(out_dir / "scores.json", summary)
+    return summary
+
+
+def _rows(result: dict, model_id: str, run: RunDir, pair: str, split: str, decoding: str) -> list[dict]:
+    """METRICS rows of one test set and decoding."""
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    return [
+        {
+            "model_id": model_id,
+            "run": str(run.root),
+            "pair": pair,
+            "test_set": split,
+            "decoding": decoding,
+            "metric": name,
+            "score": float(result[name.lower()]),
+            "signature": result[f"{name.lower()}_signature"],
+            "sentences": result["sentences"],
+            "evaluated_at": now,
+        }
+        for name in METRIC_NAMES
+    ]
+
+
+def append_metrics(path: Path, rows: pa.Table) -> pa.Table:
+    """Add rows to a shared metrics table; they replace rows of the same model, test set, decoding, metric."""
+    path, rows = Path(path), rows.cast(METRICS)
+    if path.exists():
+        old = pq.read_table(path).cast(METRICS)
+        new_keys = {tuple(r[k] for k in KEY) for r in rows.select(list(KEY)).to_pylist()}
+        keep = [tuple(r[k] for k in KEY) not in new_keys for r in old.select(list(KEY)).to_pylist()]
+        rows = pa.concat_tables([old.filter(pa.array(keep, pa.bool_())), rows])
+    write_parquet(path, rows)
+    return rows
+
+
+def _score_alignment(
+    translator: Translator,
+    sources: list[str],
+    references: list[str],
+    languages: tuple[str | None, str | None],
+    gold_path: Path,
+    cfg: EvaluateConfig,
+    out_dir: Path,
+    split: str,
+) -> tuple[dict, list[str]]:
+    """Forced alignment of the references scored against the gold; heatmaps of the worst sentences."""
+    gold = aer.read_talp(gold_path)
+    if len(gold) != len(sources):
+        raise ValueError(f"{gold_path}: {len(gold)} gold alignments for {len(sources)} {split} pairs")
+    words = [
+        (s.split(), t.split()) if s.split() and t.split() else None
+        for s, t in zip(sources, references, strict=True)
+    ]
+    aligned = align_pairs(translator, words, cfg.align, languages)
+    predicted = [a.links if a else set() for a in aligned]
+    links_path = out_dir / "alignment" / f"{split}.links"
+    write_text(links_path, "".join(pharaoh(x) + "\n" for x in predicted))
+    result = {
+        **aer.score(predicted, gold).as_dict(),
+        "diagonal_aer": aer.score(aer.diagonal_links(words), gold).aer,
+        "links": str(links_path),
+        "gold": str(gold_path),
+        "config": cfg.align.model_dump(),
+    }
+    log.info("evaluate: %s alignment AER %.3f (diagonal %.3f)", split, result["aer"], result["diagonal_aer"])
+    drawn = draw_worst(aligned, gold, out_dir / "heatmaps" / f"{split}-worst", cfg.heatmap_worst)
+    return result, [str(p) for p in drawn]
+
+
+def _draw_translations(
+    translator: Translator, results: list[Result], chosen: list[int], out_dir: Path, split: str
+) -> list[str]:
+    """Heatmaps of chosen sentences as translated: source pieces across, output pieces down (EOS included)."""
+    tok = translator.tokenizer
+    paths = []
+    for k in (k for k in chosen if 0 <= k < len(results)):
+        r = results[k]
+        src = [*tok.src_pieces(r.src_ids), "</s>"]
+        tgt = [*tok.tgt_pieces(r.tgt_ids), "</s>"]
+        path = out_dir / f"{split}-{k:05d}.png"
+        save_heatmap(r.attention, src, tgt, path, f"{split} sentence {k} (0-based), as translated")
+        paths.append(str(path))
+    return paths

@@ -1,0 +1,289 @@
+"""The attention encoder-decoder of Bahdanau, Cho and Bengio (2014), read top to bottom.
+
+Notation of the paper (appendix A), with B = batch, S = source length, T = target length,
+H = encoder size per direction, D = decoder size, A = attention size, E = embedding size:
+
+    h_j   = [fwd_j ; bwd_j]                       bidirectional GRU over source embeddings  [B,S,2H]
+    s_0   = tanh(W_s bwd_1)                       bwd_1: the backward RNN's last state        [B,D]
+    e_ij  = v_a^T tanh(W_a s_{i-1} + U_a h_j)     U_a h_j computed once per batch ("keys")
+    a_ij  = softmax_j(e_ij)                       padding masked out                          [B,S]
+    c_i   = sum_j a_ij h_j                                                                    [B,2H]
+    s_i   = GRU([E y_{i-1} ; c_i], s_{i-1})
+    t_i   = maxout(U_o s_{i-1} + V_o E y_{i-1} + C_o c_i)       pool size 2                  [B,M]
+    p(y_i)= softmax(W_o t_i)
+
+Attention is scored with the previous decoder state s_{i-1}: the paper's order. Options that
+change the model are explicit in ModelConfig and never silent:
+
+- attention="luong_dot" / "luong_general": Luong et al. (2015) order: the RNN first computes
+  s_i, attention is scored with s_i (dot product, or s_i^T W h_j), and the readout uses s_i.
+- input_feeding: the previous readout t_{i-1} is concatenated to the RNN input.
+- cell="lstm", enc_layers / dec_layers > 1, dropout, tie_embeddings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from nmt.core.vocab import PAD
+from nmt.model.config import ModelConfig
+
+
+@dataclass
+class Encoded:
+    """The encoder's output for a batch, everything attention needs."""
+
+    states: Tensor  # [B,S,2H] annotations h_j
+    keys: Tensor  # [B,S,K] h_j projected for scoring (U_a h_j for Bahdanau)
+    mask: Tensor  # [B,S] bool, True at real source tokens
+    bwd_1: Tensor  # [B,H] the backward RNN's final state, which initialises the decoder
+
+    def select(self, idx: Tensor) -> Encoded:
+        """Reorder or repeat the batch rows (beam search)."""
+        return Encoded(self.states[idx], self.keys[idx], self.mask[idx], self.bwd_1[idx])
+
+
+@dataclass
+class DecoderState:
+    """The recurrent state carried from one decoder step to the next."""
+
+    hidden: Tensor  # [L,B,D]
+    cell: Tensor | None = None  # [L,B,D] for LSTM cells
+    feed: Tensor | None = None  # [B,M] previous readout t_{i-1} with input feeding
+
+    @property
+    def top(self) -> Tensor:
+        """The top layer's state s, [B,D]."""
+        return self.hidden[-1]
+
+    def select(self, idx: Tensor) -> DecoderState:
+        """Reorder or repeat the batch rows (beam search)."""
+        return DecoderState(
+            self.hidden[:, idx],
+            None if self.cell is None else self.cell[:, idx],
+            None if self.feed is None else self.feed[idx],
+        )
+
+
+class Encoder(nn.Module):
+    """Bidirectional RNN over source embeddings; packed, so cuDNN runs it on CUDA."""
+
+    def __init__(self, cfg: ModelConfig, embed: nn.Embedding):
+        super().__init__()
+        self.embed = embed
+        rnn = nn.GRU if cfg.cell == "gru" else nn.LSTM
+        self.rnn = rnn(
+            cfg.emb_dim,
+            cfg.enc_hidden,
+            num_layers=cfg.enc_layers,
+            bidirectional=True,
+            batch_first=True,
+            dropout=cfg.dropout if cfg.enc_layers > 1 else 0.0,
+        )
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, src: Tensor, src_len: Tensor) -> tuple[Tensor, Tensor]:
+        """Return the annotations h [B,S,2H] and the backward RNN's final state bwd_1 [B,H]."""
+        x = self.dropout(self.embed(src))  # [B,S,E]
+        packed = pack_padded_sequence(x, src_len.cpu(), batch_first=True, enforce_sorted=False)
+        out, last = self.rnn(packed)
+        states, _ = pad_packed_sequence(out, batch_first=True, total_length=src.size(1))
+        h_n = last[0] if isinstance(last, tuple) else last  # [layers*2,B,H]
+        return states, h_n[-1]  # [B,S,2H], [B,H]: top layer, backward direction
+
+
+class Attention(nn.Module):
+    """Scores the annotations against a decoder state: Bahdanau's MLP or Luong's dot/general."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.kind = cfg.attention
+        key_dim = 2 * cfg.enc_hidden
+        if self.kind == "bahdanau":
+            self.key_proj = nn.Linear(key_dim, cfg.attn_dim, bias=False)  # U_a
+            self.query_proj = nn.Linear(cfg.dec_hidden, cfg.attn_dim, bias=True)  # W_a
+            self.v = nn.Linear(cfg.attn_dim, 1, bias=False)  # v_a
+        elif self.kind == "luong_general":
+            self.key_proj = nn.Linear(key_dim, cfg.dec_hidden, bias=False)  # W (applied to h_j)
+        elif cfg.dec_hidden != key_dim:
+            raise ValueError(
+                f"luong_dot attention needs dec_hidden == 2 * enc_hidden, got {cfg.dec_hidden} and {key_dim}"
+            )
+
+    def keys(self, states: Tensor) -> Tensor:
+        """Project the annotations once per batch: [B,S,2H] -> [B,S,K]."""
+        return states if self.kind == "luong_dot" else self.key_proj(states)
+
+    def forward(self, query: Tensor, enc: Encoded) -> tuple[Tensor, Tensor]:
+        """Return the attention weights a [B,S] and the context c [B,2H] for query s [B,D]."""
+        if self.kind == "bahdanau":
+            hidden = torch.tanh(enc.keys + self.query_proj(query).unsqueeze(1))  # [B,S,A]
+            scores = self.v(hidden).squeeze(2)  # [B,S]
+        else:
+            scores = torch.bmm(enc.keys, query.unsqueeze(2)).squeeze(2)  # [B,S]
+        scores = scores.masked_fill(~enc.mask, float("-inf"))
+        weights = torch.softmax(scores, dim=-1, dtype=_at_least_fp32(scores))  # [B,S]
+        weights = weights.to(enc.states.dtype)
+        context = torch.bmm(weights.unsqueeze(1), enc.states).squeeze(1)  # [B,2H]
+        return weights, context
+
+
+class Decoder(nn.Module):
+    """One step of the conditional RNN decoder and its maxout readout."""
+
+    def __init__(self, cfg: ModelConfig, embed: nn.Embedding):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = embed
+        ctx_dim = 2 * cfg.enc_hidden
+        self.init_proj = nn.Linear(cfg.enc_hidden, cfg.dec_layers * cfg.dec_hidden)  # W_s
+        self.attention = Attention(cfg)
+        # The first layer reads E y_{i-1}, plus c_i (Bahdanau order), plus t_{i-1} (input feeding).
+        in_dim = cfg.emb_dim
+        in_dim += ctx_dim if cfg.attention == "bahdanau" else 0
+        in_dim += cfg.maxout_dim if cfg.input_feeding else 0
+        cell = nn.GRUCell if cfg.cell == "gru" else nn.LSTMCell
+        self.cells = nn.ModuleList(
+            cell(in_dim if layer == 0 else cfg.dec_hidden, cfg.dec_hidden) for layer in range(cfg.dec_layers)
+        )
+        # U_o s + V_o E y + C_o c, as one linear map over the concatenation.
+        self.readout = nn.Linear(cfg.dec_hidden + cfg.emb_dim + ctx_dim, 2 * cfg.maxout_dim)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def init_state(self, enc: Encoded) -> DecoderState:
+        """s_0 = tanh(W_s bwd_1) for every layer; LSTM cells start at zero."""
+        batch = enc.bwd_1.size(0)
+        hidden = torch.tanh(self.init_proj(enc.bwd_1))  # [B,L*D]
+        hidden = hidden.view(batch, self.cfg.dec_layers, self.cfg.dec_hidden).transpose(0, 1)
+        hidden = hidden.contiguous()  # [L,B,D]
+        cell = torch.zeros_like(hidden) if self.cfg.cell == "lstm" else None
+        feed = hidden.new_zeros(batch, self.cfg.maxout_dim) if self.cfg.input_feeding else None
+        return DecoderState(hidden, cell, feed)
+
+    def _rnn(self, x: Tensor, state: DecoderState) -> DecoderState:
+        """Run the stacked cells one step: x [B,in] and s_{i-1} -> s_i."""
+        hiddens, cells = [], []
+        for layer, rnn_cell in enumerate(self.cells):
+            if state.cell is None:
+                h = rnn_cell(x, state.hidden[layer])  # [B,D]
+                c = None
+            else:
+                h, c = rnn_cell(x, (state.hidden[layer], state.cell[layer]))
+                cells.append(c)
+            hiddens.append(h)
+            x = self.dropout(h) if layer + 1 < len(self.cells) else h
+        cell = torch.stack(cells) if cells else None
+        return replace(state, hidden=torch.stack(hiddens), cell=cell)
+
+    def embed_inputs(self, y: Tensor) -> Tensor:
+        """E y with dropout, for one step's inputs [B] or all steps' [B,T]: [B,E] or [B,T,E]."""
+        return self.dropout(self.embed(y))
+
+    def forward(self, emb: Tensor, state: DecoderState, enc: Encoded) -> tuple[Tensor, DecoderState, Tensor]:
+        """One step: E y_{i-1} [B,E] and s_{i-1} -> readout t_i [B,M], s_i, attention a_i [B,S]."""
+        feed = [state.feed] if state.feed is not None else []
+        if self.cfg.attention == "bahdanau":
+            attn, ctx = self.attention(state.top, enc)  # scored with s_{i-1}
+            new = self._rnn(torch.cat([emb, ctx, *feed], dim=-1), state)
+            readout_state = state.top  # the paper's t_i reads s_{i-1}
+        else:
+            new = self._rnn(torch.cat([emb, *feed], dim=-1), state)
+            attn, ctx = self.attention(new.top, enc)  # scored with s_i
+            readout_state = new.top
+        pre = self.readout(torch.cat([readout_state, emb, ctx], dim=-1))  # [B,2M]
+        t = pre.view(pre.size(0), -1, 2).amax(dim=-1)  # maxout, pool 2: [B,M]
+        if self.cfg.input_feeding:
+            new = replace(new, feed=t)
+        return self.dropout(t), new, attn
+
+
+class Seq2Seq(nn.Module):
+    """Encoder, attention decoder and output layer W_o."""
+
+    def __init__(self, cfg: ModelConfig, src_vocab: int, tgt_vocab: int):
+        super().__init__()
+        self.cfg = cfg
+        self.src_vocab = src_vocab
+        self.tgt_vocab = tgt_vocab
+        src_embed = nn.Embedding(src_vocab, cfg.emb_dim, padding_idx=PAD)
+        if cfg.tie_embeddings:
+            if src_vocab != tgt_vocab or cfg.emb_dim != cfg.maxout_dim:
+                raise ValueError(
+                    "tie_embeddings needs one joint vocabulary and emb_dim == maxout_dim, got "
+                    f"vocab {src_vocab}/{tgt_vocab}, emb_dim {cfg.emb_dim}, "
+                    f"maxout_dim {cfg.maxout_dim}"
+                )
+            tgt_embed = src_embed
+        else:
+            tgt_embed = nn.Embedding(tgt_vocab, cfg.emb_dim, padding_idx=PAD)
+        self.encoder = Encoder(cfg, src_embed)
+        self.decoder = Decoder(cfg, tgt_embed)
+        self.output = nn.Linear(cfg.maxout_dim, tgt_vocab)  # W_o
+        if cfg.tie_embeddings:
+            self.output.weight = tgt_embed.weight
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Uniform(-0.1, 0.1) weights (as OpenNMT-py), zero biases, PAD embeddings at zero."""
+        for name, param in self.named_parameters():
+            if name.endswith("bias"):
+                nn.init.zeros_(param)
+            else:
+                nn.init.uniform_(param, -0.1, 0.1)
+        with torch.no_grad():
+            self.encoder.embed.weight[PAD].zero_()
+            self.decoder.embed.weight[PAD].zero_()
+
+    def encode(self, src: Tensor, src_len: Tensor) -> Encoded:
+        """Encode a padded source batch src [B,S] with lengths src_len [B]."""
+        states, bwd_1 = self.encoder(src, src_len)  # [B,S,2H], [B,H]
+        return Encoded(states, self.decoder.attention.keys(states), src != PAD, bwd_1)
+
+    def init_state(self, enc: Encoded) -> DecoderState:
+        """The decoder's initial state s_0."""
+        return self.decoder.init_state(enc)
+
+    def step(self, y_prev: Tensor, state: DecoderState, enc: Encoded) -> tuple[Tensor, DecoderState, Tensor]:
+        """One decoding step: logits [B,V], the new state, attention [B,S]."""
+        t, state, attn = self.decoder(self.decoder.embed_inputs(y_prev), state, enc)
+        return self.output(t), state, attn
+
+    def forward(self, src: Tensor, src_len: Tensor, tgt_in: Tensor) -> tuple[Tensor, Tensor]:
+        """Teacher-forced pass: logits [B,T,V] and attention [B,T,S] for decoder inputs tgt_in [B,T]."""
+        enc = self.encode(src, src_len)
+        state = self.init_state(enc)
+        # All steps' embeddings at once: one embedding backward, not one dense [V,E] gradient a step.
+        embs = self.decoder.embed_inputs(tgt_in)  # [B,T,E]
+        readouts, attns = [], []
+        for emb in embs.unbind(1):  # [B,E] each; unbind's backward is one stack, not T zero-filled slices
+            t, state, attn = self.decoder(emb, state, enc)  # [B,M], _, [B,S]
+            readouts.append(t)
+            attns.append(attn)
+        logits = self.output(torch.stack(readouts, dim=1))  # W_o once over all steps: [B,T,V]
+        return logits, torch.stack(attns, dim=1)  # [B,T,V], [B,T,S]
+
+
+def _at_least_fp32(x: Tensor) -> torch.dtype:
+    """fp32 for half-precision tensors (softmax and loss stay accurate under autocast), else x's dtype."""
+    return torch.promote_types(x.dtype, torch.float32)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of distinct trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def sequence_loss(logits: Tensor, tgt_out: Tensor, label_smoothing: float = 0.0) -> Tensor:
+    """Summed token cross-entropy of logits [B,T,V] against tgt_out [B,T], PAD ignored."""
+    return F.cross_entropy(
+        logits.reshape(-1, logits.size(-1)).to(_at_least_fp32(logits)),
+        tgt_out.reshape(-1),
+        ignore_index=PAD,
+        reduction="sum",
+        label_smoothing=label_smoothing,
+    )

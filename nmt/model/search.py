@@ -1,0 +1,194 @@
+"""Greedy and beam search over a Seq2Seq, batched over sentences (and beams) in one tensor.
+
+Conventions (see nmt.core.vocab): `src` [B,S] holds pieces + [EOS] padded with PAD, `src_len` [B]
+counts the EOS. Decoding starts from BOS; PAD and BOS are never predicted. A hypothesis stops
+at EOS or is forced to emit EOS once it holds `max_len` tokens, so it has at most `max_len`
+tokens. Returned tokens exclude BOS and EOS; the attention of a hypothesis has one row per
+decoder step (its tokens, then EOS) and one column per source position (pieces, then EOS).
+
+Sentences that finish leave the batch (Encoded.select / DecoderState.select), so a batch costs
+as many steps as its longest output, with fewer rows as it goes.
+
+Beam search keeps K live hypotheses per sentence in B*K rows. Each step takes the best 2K
+continuations of a sentence; those ending in EOS among the first K finish, the best K others
+live on. A sentence is done once K hypotheses have finished (as fairseq does), or at its length
+limit. Finished hypotheses are ranked by the GNMT length-normalised score
+log p(y|x) / lp(y), lp(y) = ((5 + |y|) / 6) ** alpha, where |y| counts the EOS
+(Wu et al., 2016). With K = 1 this is exactly greedy search.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from nmt.core.vocab import BOS, EOS, PAD
+from nmt.model.bahdanau import Seq2Seq
+
+
+@dataclass
+class Hypothesis:
+    """One output: tokens without BOS/EOS, its score and its attention."""
+
+    tokens: list[int]
+    score: float  # ranking score: log-probability / GNMT length penalty (= logprob for greedy)
+    attention: np.ndarray  # float32 [len(tokens)+1, src_len]: rows include EOS, columns too
+    logprob: float = field(default=0.0)  # log p(tokens + EOS | source)
+
+
+def length_limit(src_len: Tensor, a: float = 1.5, b: int = 10) -> Tensor:
+    """Maximum output length per sentence: floor(a * src_len + b), src_len [B] with EOS."""
+    return (src_len.float() * a + b).floor().long()  # [B]
+
+
+def length_penalty(length: int, alpha: float) -> float:
+    """GNMT length penalty ((5 + length) / 6) ** alpha."""
+    return ((5.0 + length) / 6.0) ** alpha
+
+
+def _limits(max_len: int | Tensor, batch: int, device: torch.device) -> Tensor:
+    if isinstance(max_len, Tensor):
+        return max_len.to(device=device, dtype=torch.long).expand(batch)  # [B]
+    return torch.full((batch,), int(max_len), dtype=torch.long, device=device)  # [B]
+
+
+def _log_probs(logits: Tensor, force_eos: Tensor) -> Tensor:
+    """Log-softmax of logits [N,V] with PAD/BOS banned and EOS forced where force_eos [N]."""
+    logp = torch.log_softmax(logits.float(), dim=-1)  # [N,V]
+    logp[:, PAD] = float("-inf")
+    logp[:, BOS] = float("-inf")
+    if bool(force_eos.any()):
+        eos_only = torch.full_like(logp, float("-inf"))  # [N,V]
+        eos_only[:, EOS] = logp[:, EOS]
+        logp = torch.where(force_eos.unsqueeze(1), eos_only, logp)  # [N,V]
+    return logp
+
+
+@torch.inference_mode()
+def greedy(model: Seq2Seq, src: Tensor, src_len: Tensor, max_len: int | Tensor) -> list[list[Hypothesis]]:
+    """Greedy decoding of a batch; one hypothesis per sentence."""
+    batch, src_max = src.shape
+    device = src.device
+    limit = _limits(max_len, batch, device)  # [B]
+    steps = int(limit.max()) + 1
+    enc = model.encode(src, src_len)
+    state = model.init_state(enc)
+    rows = torch.arange(batch, device=device)  # [b] sentence of each live row
+    y = torch.full((batch,), BOS, dtype=torch.long, device=device)  # [b]
+    logprob = torch.zeros(batch, device=device)  # [B]
+    out_tok = torch.zeros(batch, steps, dtype=torch.long, device=device)  # [B,T]
+    out_attn = torch.zeros(batch, steps, src_max, device=device)  # [B,T,S]
+    length = torch.zeros(batch, dtype=torch.long, device=device)  # [B] tokens before EOS
+    for t in range(steps):
+        logits, state, attn = model.step(y, state, enc)  # [b,V], _, [b,S]
+        logp = _log_probs(logits, limit[rows] == t)  # [b,V]
+        best, y = logp.max(dim=-1)  # [b], [b]
+        logprob[rows] += best
+        out_tok[rows, t] = y
+        out_attn[rows, t] = attn.float()
+        ended = y == EOS  # [b]
+        if bool(ended.any()):
+            length[rows[ended]] = t
+            keep = (~ended).nonzero().squeeze(1)  # [b']
+            if keep.numel() == 0:
+                break
+            rows, y = rows[keep], y[keep]
+            state, enc = state.select(keep), enc.select(keep)
+    length_l, logprob_l, src_len_l = length.tolist(), logprob.tolist(), src_len.tolist()
+    out_tok, out_attn = out_tok.cpu(), out_attn.cpu()
+    return [
+        [
+            Hypothesis(
+                out_tok[b, : length_l[b]].tolist(),
+                logprob_l[b],
+                out_attn[b, : length_l[b] + 1, : src_len_l[b]].numpy().copy(),
+                logprob_l[b],
+            )
+        ]
+        for b in range(batch)
+    ]
+
+
+@torch.inference_mode()
+def beam_search(
+    model: Seq2Seq,
+    src: Tensor,
+    src_len: Tensor,
+    beam: int,
+    max_len: int | Tensor,
+    alpha: float = 0.6,
+    n_best: int = 1,
+) -> list[list[Hypothesis]]:
+    """Beam search over B sentences x K beams in one batch; n_best hypotheses per sentence, best first."""
+    if not 1 <= n_best <= beam:
+        raise ValueError(f"n_best must be in 1..beam, got n_best={n_best}, beam={beam}")
+    k = beam
+    batch, src_max = src.shape
+    device = src.device
+    limit = _limits(max_len, batch, device)  # [B]
+    steps = int(limit.max()) + 1
+    rows = torch.arange(batch, device=device)  # [b] sentence of each live sentence slot
+    enc = model.encode(src, src_len).select(rows.repeat_interleave(k))  # [B*K,...]
+    state = model.init_state(enc)
+    y = torch.full((batch * k,), BOS, dtype=torch.long, device=device)  # [b*K]
+    alive = torch.full((batch, k), float("-inf"), device=device)  # [b,K] log p of live beams
+    alive[:, 0] = 0.0  # at the start only one beam per sentence is distinct
+    hist_tok = torch.zeros(batch * k, 0, dtype=torch.long, device=device)  # [b*K,t]
+    hist_attn = torch.zeros(batch * k, 0, src_max, device=device)  # [b*K,t,S]
+    finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
+    n_finished = torch.zeros(batch, dtype=torch.long, device=device)  # [B]
+    src_len_l = src_len.tolist()
+    rank = torch.arange(2 * k, device=device)  # [2K]
+    for t in range(steps):
+        logits, state, attn = model.step(y, state, enc)  # [b*K,V], _, [b*K,S]
+        n = rows.numel()
+        vocab = logits.size(-1)
+        at_limit = limit[rows] == t  # [b]
+        logp = _log_probs(logits, at_limit.repeat_interleave(k))  # [b*K,V]
+        cand = (alive.view(-1, 1) + logp).view(n, k * vocab)  # [b,K*V]
+        top_v, top_i = cand.topk(2 * k, dim=-1)  # [b,2K] best first
+        origin = torch.div(top_i, vocab, rounding_mode="floor")  # [b,2K] beam it extends
+        tok = top_i % vocab  # [b,2K]
+        is_eos = tok == EOS  # [b,2K]
+        ends = is_eos & (rank < k) & torch.isfinite(top_v)  # [b,2K]
+        parent_all = origin + (torch.arange(n, device=device) * k).unsqueeze(1)  # [b,2K] rows
+        if bool(ends.any()):
+            n_finished[rows] += ends.sum(dim=1)
+            for slot, j in ends.nonzero().tolist():
+                sent = int(rows[slot])
+                parent = int(parent_all[slot, j])
+                tokens = hist_tok[parent].tolist()
+                att = torch.cat([hist_attn[parent], attn[parent].float().unsqueeze(0)])  # [t+1,S]
+                lp = float(top_v[slot, j])
+                finished[sent].append(
+                    Hypothesis(
+                        tokens,
+                        lp / length_penalty(len(tokens) + 1, alpha),
+                        att[:, : src_len_l[sent]].cpu().numpy(),
+                        lp,
+                    )
+                )
+        # The best K continuations that do not end here live on.
+        alive, pick = top_v.masked_fill(is_eos, float("-inf")).topk(k, dim=-1)  # [b,K]
+        parent = parent_all.gather(1, pick).view(-1)  # [b*K]
+        y = tok.gather(1, pick).view(-1)  # [b*K]
+        hist_tok = torch.cat([hist_tok[parent], y.unsqueeze(1)], dim=1)  # [b*K,t+1]
+        hist_attn = torch.cat([hist_attn[parent], attn[parent].float().unsqueeze(1)], dim=1)
+        state = state.select(parent)
+        done = (n_finished[rows] >= k) | at_limit  # [b]
+        if bool(done.any()):
+            keep = (~done).nonzero().squeeze(1)  # [b']
+            if keep.numel() == 0:
+                break
+            keep_rows = (keep.unsqueeze(1) * k + torch.arange(k, device=device)).view(-1)  # [b'*K]
+            rows, alive = rows[keep], alive[keep]
+            y, hist_tok, hist_attn = y[keep_rows], hist_tok[keep_rows], hist_attn[keep_rows]
+            state, enc = state.select(keep_rows), enc.select(keep_rows)
+    out = []
+    for hyps in finished:
+        hyps.sort(key=lambda h: h.score, reverse=True)  # stable: earlier (shorter) first on ties
+        out.append(hyps[:n_best])
+    return out

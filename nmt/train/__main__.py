@@ -1,0 +1,5 @@
+"""`python -m nmt.train` (or `torchrun ... -m nmt.train`): train with a JSON TrainConfig."""
+
+from nmt.train.trainer import main
+
+main()
