@@ -34,6 +34,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from nmt.text.encoding import bom_encoding, likely_encoding
+
 _ABBREVIATIONS = """
 mr mrs ms dr prof sr jr st mt vs etc nos fig figs vol pp ca cf approx dept inc ltd co corp
 jan feb apr jun jul aug sep sept oct nov dec tue thu fri
@@ -342,18 +344,35 @@ def read_text(path: str | Path) -> str:
 
 
 def decode_text(data: bytes) -> str:
-    """Decode UTF-8 text; raise DocumentError for binary, non-UTF-8 or empty data."""
+    """Decode UTF-8 (or BOM-marked UTF-16/32) text; raise DocumentError for binary, other or empty data."""
+    marked = bom_encoding(data)
+    if marked is not None:
+        name, skip = marked
+        try:
+            text = data[skip:].decode(name)
+        except UnicodeDecodeError as exc:
+            raise DocumentError(
+                "invalid_encoding", f"{name} byte-order mark, but {exc.reason} at byte {exc.start + skip}"
+            ) from exc
+    else:
+        text = _decode_utf8(data)
+    if not text.strip():
+        raise DocumentError("empty", "no text" if not data else "only whitespace")
+    return text
+
+
+def _decode_utf8(data: bytes) -> str:
+    """Decode unmarked data as UTF-8, naming the likely encoding of anything else."""
     nul = data.find(b"\x00", 0, 1 << 16)
     if nul >= 0:
         raise DocumentError("binary", f"NUL byte at offset {nul}", data.count(b"\n", 0, nul) + 1)
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise DocumentError("invalid_utf8", f"{exc.reason} at byte {exc.start}", line) from exc
-    if not text.removeprefix("\ufeff").strip():
-        raise DocumentError("empty", "no text" if not data else "only whitespace")
-    return text
+        guess = likely_encoding(data)
+        hint = f"; it looks like {guess}: convert it with `iconv -f {guess} -t utf-8`" if guess else ""
+        raise DocumentError("invalid_utf8", f"{exc.reason} at byte {exc.start}{hint}", line) from exc
 
 
 TABLE_KINDS = frozenset({"jsonl", "parquet"})
