@@ -8,7 +8,7 @@ priors kept), then the 179 gold pairs are aligned with the run's aligner in both
 `nmt align --method statistical` offers (nmt.align.given): "priors" (the gold lines alone, from the
 stage's priors) and "corpus" (the training pairs and the gold lines together, as WPT evaluations
 do). Each direction and symmetrisation is scored, with the time each step took. --quick skips
-the "corpus" way.
+the "corpus" way and reuses the run's align stage when it has one.
 
 Attention (--forward): force-decodes the 179 gold sentence pairs with the English->French model
 (and, given, the French->English model read in reverse), reads word links off the attention under
@@ -50,6 +50,7 @@ from nmt.align.corpus import run_align_corpus  # noqa: E402
 from nmt.align.given import align_word_pairs, parse_word_pairs  # noqa: E402
 from nmt.align.links import matrix_links  # noqa: E402
 from nmt.align.symmetrize import METHODS, SOFT_METHODS, soft_symmetrize, symmetrize  # noqa: E402
+from nmt.core.atomic import read_json  # noqa: E402
 from nmt.data.acquire import AcquireConfig, CatalogueSource, run_acquire  # noqa: E402
 from nmt.evaluate.forced import (  # noqa: E402
     AlignConfig,
@@ -159,7 +160,8 @@ def tatoeba_run(run: Path) -> dict:
 def statistical_section(run: Path, lines: list[str], gold, quick: bool) -> dict:
     """eflomal on the run's pairs (the align stage), then the gold pairs by priors and with the corpus."""
     acquired = tatoeba_run(run)
-    stage = run_align_corpus(run)
+    done = run / "align" / "summary.json"
+    stage = {**read_json(done), "reused": True} if quick and done.exists() else run_align_corpus(run)
     pairs = parse_word_pairs(lines)
     rows = []
     for mode in ("priors",) if quick else ("priors", "corpus"):

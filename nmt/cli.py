@@ -216,7 +216,7 @@ def align(
     ] = "priors",
     symmetrize: Annotated[
         str, typer.Option(help="statistical: intersection, grow-diag, grow-diag-final-and, ...")
-    ] = "grow-diag-final-and",
+    ] = "intersection",
 ) -> None:
     """Word alignments of given pairs: attention of a forced decoding, or the run's statistical aligner."""
     _choice("--method", method, ("attention", "statistical"))

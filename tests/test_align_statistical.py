@@ -114,7 +114,7 @@ def test_cli_align_statistical_with_priors_scores_new_pairs(aligned_run, tmp_pat
     summary = json.loads(result.output)
     assert (summary["mode"], summary["symmetrization"], summary["errors"]) == (
         "priors",
-        "grow-diag-final-and",
+        "intersection",
         1,
     )
     lines = (tmp_path / "o.txt").read_text().splitlines()
