@@ -176,7 +176,7 @@ def statistical_section(run: Path, lines: list[str], gold, quick: bool) -> dict:
         "run": str(run),
         "acquire": acquired,
         "align_stage": {
-            k: stage[k] for k in ("pairs", "split", "aligner", "config", "align_seconds", "seconds")
+            k: stage.get(k) for k in ("pairs", "aligner", "config", "align_seconds", "seconds", "reused")
         },
         "rows": rows,
     }

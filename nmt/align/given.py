@@ -11,10 +11,11 @@ The sides are already tokenized: their words are the whitespace-separated tokens
 
 `nmt align` uses the priors by default: they cost seconds whatever the corpus size, where the
 corpus way costs a whole align stage per call. On the WPT 2003 Hansards shared half with a
-Tatoeba en-fr run (benchmarks/alignment.py) the corpus way is more accurate: AER 0.107 against
-0.112 (intersection), 0.113 against 0.132 (grow-diag-final-and), in 94 s against 12 s. The
-intersection is the default symmetrisation, the lowest AER both ways; grow-diag keeps more
-links (recall 0.89 against 0.84) at 0.002 to 0.011 more AER.
+Tatoeba en-fr run (benchmarks/alignment.py, two runs; eflomal has no seed) the corpus way is
+more accurate: intersection AER 0.100 to 0.107 against 0.112, grow-diag-final-and 0.110 to 0.113
+against 0.133, in about 95 s against 12 to 15 s on 2 busy cores. The intersection is the default
+symmetrisation, the lowest AER both ways; grow-diag keeps more links (sure recall 0.89 against
+0.85) at up to 0.011 more AER.
 
 A line that is not a pair of non-empty sides gets an empty line of links and counts in `errors`.
 """
