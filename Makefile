@@ -16,6 +16,8 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,dask]"
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[align]" 2>/dev/null \
+		|| echo "note: eflomal (the statistical aligner) not installed: it needs a C compiler; everything else works"
 	touch $(STAMP)
 
 demo: setup

@@ -1,17 +1,28 @@
-"""Attention as a word aligner: AER on the WPT 2003 English-French Hansards gold (shared dev half).
+"""Word aligners on the WPT 2003 English-French Hansards gold (shared dev half): attention and eflomal.
 
-    python benchmarks/alignment.py --forward RUN_EN_FR [--backward RUN_FR_EN] [--quick]
+    python benchmarks/alignment.py --statistical RUN [--forward RUN_EN_FR [--backward RUN_FR_EN]] [--quick]
 
-Force-decodes the 179 gold sentence pairs with the English->French model (and, given, the
-French->English model read in reverse), reads word links off the attention under every setting
-(surface "tokens": each gold token encoded alone, or "detokenized": the rebuilt raw sentence,
-nmt.surface; shift 0/1: the step that predicts the word or the step where it is the decoder
-input; argmax or thresholds), scores each against the gold (AER, precision, recall) next to the
-diagonal baseline and the published figures for this test set, and, for each surface, symmetrises
-the two directions with the best setting of each: hard (intersection, union, grow-diag-final of
-the links) and soft (mean or geometric mean of the two attention matrices, then argmax or
-thresholds). --quick scores shift 0 and 1 with argmax only. Results go to
-benchmarks/results/alignment.json; the best AER is the top-level headline.
+Statistical (--statistical RUN): the run's Tatoeba en-fr pairs (acquired from ../shared/corpora
+into RUN when it has none) are aligned by the align stage (nmt.align.corpus: eflomal both ways,
+priors kept), then the 179 gold pairs are aligned with the run's aligner in both ways that
+`nmt align --method statistical` offers (nmt.align.given): "priors" (the gold lines alone, from the
+stage's priors) and "corpus" (the training pairs and the gold lines together, as WPT evaluations
+do). Each direction and symmetrisation is scored, with the time each step took. --quick skips
+the "corpus" way and reuses the run's align stage when it has one.
+
+Attention (--forward): force-decodes the 179 gold sentence pairs with the English->French model
+(and, given, the French->English model read in reverse), reads word links off the attention under
+every setting (surface "tokens": each gold token encoded alone, or "detokenized": the rebuilt raw
+sentence, nmt.surface; shift 0/1: the step that predicts the word or the step where it is the
+decoder input; argmax or thresholds), scores each against the gold (AER, precision, recall) next
+to the diagonal baseline and the published figures for this test set, and, for each surface,
+symmetrises the two directions with the best setting of each: hard (intersection, union,
+grow-diag-final of the links) and soft (mean or geometric mean of the two attention matrices,
+then argmax or thresholds). --quick scores shift 0 and 1 with argmax only.
+
+Results go to benchmarks/results/alignment.json; a section not measured in this call (attention
+without --forward, statistical without --statistical) is kept from the previous file. The best
+AER of each aligner is a top-level headline.
 """
 
 from __future__ import annotations
@@ -34,9 +45,13 @@ from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
-from nmt import aer  # noqa: E402
+from nmt.align import aer  # noqa: E402
+from nmt.align.corpus import run_align_corpus  # noqa: E402
+from nmt.align.given import align_word_pairs, parse_word_pairs  # noqa: E402
 from nmt.align.links import matrix_links  # noqa: E402
 from nmt.align.symmetrize import METHODS, SOFT_METHODS, soft_symmetrize, symmetrize  # noqa: E402
+from nmt.core.atomic import read_json  # noqa: E402
+from nmt.data.acquire import AcquireConfig, CatalogueSource, run_acquire  # noqa: E402
 from nmt.evaluate.forced import (  # noqa: E402
     AlignConfig,
     WordAlignment,
@@ -48,7 +63,8 @@ from nmt.evaluate.forced import (  # noqa: E402
 from nmt.translate.job import Translator  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-GOLD_DIR = ROOT.parent / "shared" / "corpora" / "alignments" / "wpt2003-hansards-enfr"
+CORPORA = ROOT.parent / "shared" / "corpora"
+GOLD_DIR = CORPORA / "alignments" / "wpt2003-hansards-enfr"
 RESULTS = ROOT / "benchmarks" / "results" / "alignment.json"
 # Published AER on this test set (full set; ours is the shared 40% dev half), for reference.
 PUBLISHED = {"fast_align": 0.105, "GIZA++": 0.059}
@@ -117,22 +133,57 @@ def reading(row: dict) -> str:
     return "argmax" if row["threshold"] is None else f"threshold {row['threshold']}"
 
 
-def main() -> None:
-    """Score the runs' attention against the Hansards gold and write the JSON result."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+def cpu_model() -> str:
+    """lscpu's model name of this machine's processor."""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def tatoeba_run(run: Path) -> dict:
+    """Acquire the Tatoeba en-fr pairs from the shared corpora into `run` unless it has them already."""
+    if (run / "acquire" / "pairs.parquet").exists():
+        return {"acquired": False}
+    started = time.perf_counter()
+    cfg = AcquireConfig(
+        source=CatalogueSource(corpus="tatoeba", src_lang="en", tgt_lang="fr"), mirror=str(CORPORA)
     )
-    parser.add_argument("--forward", type=Path, required=True, help="run directory of the en->fr model")
-    parser.add_argument("--backward", type=Path, help="run directory of the fr->en model")
-    parser.add_argument("--quick", action="store_true", help="shift 0/1 with argmax only")
-    args = parser.parse_args()
-    if not GOLD_DIR.is_dir():
-        sys.exit(f"needs the gold alignments at {GOLD_DIR}")
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
-    lines = (GOLD_DIR / "enfr.src-tgt").read_text(encoding="utf-8").splitlines()
-    pairs = parse_pairs(lines)
-    gold = aer.read_talp(GOLD_DIR / "enfr.talp")
-    diagonal = aer.score(aer.diagonal_links(pairs), gold)
+    summary = run_acquire(cfg, run / "acquire")
+    return {
+        "acquired": True,
+        "counts": summary.get("counts"),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def statistical_section(run: Path, lines: list[str], gold, quick: bool) -> dict:
+    """eflomal on the run's pairs (the align stage), then the gold pairs by priors and with the corpus."""
+    acquired = tatoeba_run(run)
+    done = run / "align" / "summary.json"
+    stage = {**read_json(done), "reused": True} if quick and done.exists() else run_align_corpus(run)
+    pairs = parse_word_pairs(lines)
+    rows = []
+    for mode in ("priors",) if quick else ("priors", "corpus"):
+        started = time.perf_counter()
+        both = align_word_pairs(run, pairs, mode)
+        seconds = round(time.perf_counter() - started, 1)
+        candidates = {"forward": [f for f, _ in both], "reverse": [r for _, r in both]}
+        candidates.update({m: [symmetrize(f, r, m) for f, r in both] for m in METHODS})
+        for name, links in candidates.items():
+            rows.append({"mode": mode, "links": name, **aer.score(links, gold).as_dict(), "seconds": seconds})
+    return {
+        "run": str(run),
+        "acquire": acquired,
+        "align_stage": {
+            k: stage.get(k) for k in ("pairs", "aligner", "config", "align_seconds", "seconds", "reused")
+        },
+        "rows": rows,
+    }
+
+
+def attention_section(args, pairs, gold) -> dict:
+    """Every attention setting of the forward (and backward) run, and their symmetrisations."""
     rows, forward = direction(args.forward, pairs, gold, False, args.quick)
     symmetrised = []
     if args.backward:
@@ -142,33 +193,81 @@ def main() -> None:
             (f_setting, f_aligned), (b_setting, b_aligned) = forward[surface], backward[surface]
             used = {"surface": surface, "forward": f_setting, "backward": b_setting}
             symmetrised += [{**used, **r} for r in symmetrised_rows(f_aligned, b_aligned, gold, args.quick)]
-    best = min([r["aer"] for r in rows] + [r["aer"] for r in symmetrised])
-    result = {
-        "best_aer": round(best, 4),
-        "diagonal_aer": round(diagonal.aer, 4),
-        "published_aer_full_set": PUBLISHED,
-        "gold": str(GOLD_DIR),
-        "sentences": len(gold),
-        "settings": rows,
-        "symmetrised": symmetrised,
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__},
-        "command": " ".join(sys.argv),
-    }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    return {"settings": rows, "symmetrised": symmetrised}
+
+
+def print_table(result: dict, diagonal) -> None:
+    """The scores of every aligner, one line each."""
     print(f"{'aligner':<54} {'AER':>6} {'prec':>6} {'recall':>6}")
     print(
         f"{'diagonal baseline':<54} {diagonal.aer:>6.3f} {diagonal.precision:>6.3f} {diagonal.recall:>6.3f}"
     )
-    for r in rows:
+    for r in result.get("statistical", {}).get("rows", []):
+        name = f"eflomal ({r['mode']}) {r['links']}"
+        print(f"{name:<54} {r['aer']:>6.3f} {r['precision']:>6.3f} {r['recall']:>6.3f}  {r['seconds']} s")
+    for r in result.get("settings", []):
         name = f"{'fr->en' if r['reverse'] else 'en->fr'} {r['surface']} shift {r['shift']} {reading(r)}"
         print(f"{name:<54} {r['aer']:>6.3f} {r['precision']:>6.3f} {r['recall']:>6.3f}")
-    for r in symmetrised:
+    for r in result.get("symmetrised", []):
         soft = f" {reading(r)}" if r["method"].startswith("soft-") else ""
         name = f"symmetrised {r['surface']}: {r['method']}{soft}"
         print(f"{name:<54} {r['aer']:>6.3f} {r['precision']:>6.3f} {r['recall']:>6.3f}")
     for name, value in PUBLISHED.items():
         print(f"{name + ' (published, full set)':<54} {value:>6.3f}")
+
+
+def main() -> None:
+    """Score the aligners against the Hansards gold and write the JSON result."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--statistical", type=Path, help="run directory of Tatoeba en-fr pairs (made if absent)"
+    )
+    parser.add_argument("--forward", type=Path, help="run directory of the en->fr model")
+    parser.add_argument("--backward", type=Path, help="run directory of the fr->en model")
+    parser.add_argument("--quick", action="store_true", help="attention: shift 0/1 argmax; eflomal: priors")
+    args = parser.parse_args()
+    if not (args.statistical or args.forward):
+        parser.error("give --statistical RUN, --forward RUN or both")
+    if not GOLD_DIR.is_dir():
+        sys.exit(f"needs the gold alignments at {GOLD_DIR}")
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    lines = (GOLD_DIR / "enfr.src-tgt").read_text(encoding="utf-8").splitlines()
+    pairs = parse_pairs(lines)
+    gold = aer.read_talp(GOLD_DIR / "enfr.talp")
+    diagonal = aer.score(aer.diagonal_links(pairs), gold)
+    result = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    command = " ".join(sys.argv)
+    if args.statistical:
+        result["statistical"] = {
+            **statistical_section(args.statistical, lines, gold, args.quick),
+            "command": command,
+        }
+    if args.forward:
+        result.update(attention_section(args, pairs, gold))
+        result["attention_command"] = command
+    attention = [r["aer"] for r in result.get("settings", []) + result.get("symmetrised", [])]
+    statistical = [r["aer"] for r in result.get("statistical", {}).get("rows", [])]
+    headline = {
+        "best_aer": round(min(attention + statistical), 4),
+        "statistical_best_aer": round(min(statistical), 4) if statistical else None,
+        "attention_best_aer": round(min(attention), 4) if attention else None,
+        "diagonal_aer": round(diagonal.aer, 4),
+        "published_aer_full_set": PUBLISHED,
+        "cpu": cpu_model(),
+        "gold": str(GOLD_DIR),
+        "sentences": len(gold),
+    }
+    rest = {k: v for k, v in result.items() if k not in headline and k not in ("machine", "command")}
+    result = {
+        **headline,
+        **rest,
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__},
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print_table(result, diagonal)
     print(f"-> {RESULTS}")
 
 

@@ -11,6 +11,10 @@ import typer
 
 from nmt import pipeline, report
 from nmt.align import aer
+from nmt.align.corpus import AlignCorpusConfig, run_align_corpus
+from nmt.align.given import run_align_given
+from nmt.align.statistical import AlignerMissing, StatisticalConfig
+from nmt.align.symmetrize import METHODS
 from nmt.core.rundir import RunDir
 from nmt.data.acquire import AcquireConfig, CatalogueSource, DirectorySource, GeneratedSource
 from nmt.evaluate import compare as comparison
@@ -204,10 +208,53 @@ def align(
     heatmaps: Annotated[Path | None, typer.Option(help="folder for PNGs of the worst-aligned pairs")] = None,
     worst: Annotated[int, typer.Option(help="how many heatmaps")] = 5,
     device: Device = "auto",
+    method: Annotated[
+        str, typer.Option(help="attention: read off the model; statistical: the run's eflomal aligner")
+    ] = "attention",
+    statistical_mode: Annotated[
+        str, typer.Option(help="statistical: priors (the run's priors) or corpus (realign with the corpus)")
+    ] = "priors",
+    symmetrize: Annotated[
+        str, typer.Option(help="statistical: intersection, grow-diag, grow-diag-final-and, ...")
+    ] = "intersection",
 ) -> None:
-    """Force-decode given pairs and write word alignments read off the attention; score them with --gold."""
+    """Word alignments of given pairs: attention of a forced decoding, or the run's statistical aligner."""
+    _choice("--method", method, ("attention", "statistical"))
+    if method == "statistical":
+        _choice("--statistical-mode", statistical_mode, ("priors", "corpus"))
+        _choice("--symmetrize", symmetrize, METHODS)
+        _print(_statistical(run_align_given, model, pairs, out, statistical_mode, symmetrize, gold))
+        return
     cfg = AlignConfig(shift=shift, threshold=threshold, reverse=reverse, surface=surface)
     _print(run_align(model, pairs, out, cfg, device=device, gold=gold, heatmaps=heatmaps, worst=worst))
+
+
+def _choice(option: str, value: str, choices: tuple[str, ...]) -> None:
+    """A usage error unless `value` is one of `choices`."""
+    if value not in choices:
+        raise typer.BadParameter(f"{option} {value!r} is not one of {', '.join(choices)}")
+
+
+def _statistical(stage, *args) -> dict:
+    """Run a statistical-aligner function; without eflomal, a one-line message and exit 2."""
+    try:
+        return stage(*args)
+    except AlignerMissing as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    except FileNotFoundError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
+@app.command("align-corpus")
+def align_corpus(
+    run_dir: RunOption,
+    split: Annotated[str, typer.Option(help="split of the pairs table to align")] = "train",
+    iterations: Annotated[float, typer.Option(help="eflomal iterations relative to its default")] = 1.0,
+) -> None:
+    """Align the run's pairs with eflomal both ways into <run>/align: links table and priors."""
+    cfg = AlignCorpusConfig(split=split, aligner=StatisticalConfig(iterations=iterations))
+    _print(_statistical(run_align_corpus, run_dir, cfg))
 
 
 @app.command("aer")

@@ -81,6 +81,12 @@ def test_symmetrisation_heuristics():
     # growing: (2, 1) neighbours (1, 1) and its source word is unaligned; then (2, 2) diagonally
     grown = symmetrize({(0, 0), (1, 1), (2, 1)}, {(0, 0), (1, 1), (2, 2)}, "grow-diag-final")
     assert grown == {(0, 0), (1, 1), (2, 1), (2, 2)}
+    # grow-diag stops before the final step; final-and adds (3, 3) (both words unaligned), not (0, 1)
+    assert symmetrize(forward, backward, "grow-diag") == {(0, 0), (1, 1)}
+    assert symmetrize(forward, backward, "grow-diag-final-and") == {(0, 0), (1, 1), (3, 3)}
+    # (2, 0): source word 2 is unaligned but target word 0 is not: final adds it, final-and does not
+    assert symmetrize({(0, 0), (2, 0)}, {(0, 0)}, "grow-diag-final") == {(0, 0), (2, 0)}
+    assert symmetrize({(0, 0), (2, 0)}, {(0, 0)}, "grow-diag-final-and") == {(0, 0)}
     with pytest.raises(ValueError, match="unknown symmetrisation 'both'"):
         symmetrize(forward, backward, "both")
 
@@ -104,7 +110,8 @@ def test_score_files_lists_baseline_directions_and_symmetrisations(tmp_path):
     (tmp_path / "bwd").write_text("0-0 0-1\n0-0\n")
     rows = aer.score_files(tmp_path / "gold", tmp_path / "pairs", tmp_path / "fwd", tmp_path / "bwd")
     by_name = {r["aligner"]: r for r in rows}
-    assert list(by_name) == ["diagonal", "forward", "backward", "intersection", "union", "grow-diag-final"]
+    symmetrised = ["intersection", "union", "grow-diag", "grow-diag-final", "grow-diag-final-and"]
+    assert list(by_name) == ["diagonal", "forward", "backward", *symmetrised]
     assert by_name["diagonal"]["aer"] == 0.0 and by_name["forward"]["aer"] == 0.0
     assert by_name["backward"]["aer"] == pytest.approx(1 - 4 / 6)
     assert by_name["intersection"]["recall"] == pytest.approx(2 / 3)

@@ -5,10 +5,12 @@ source->target model, `backward` from the target->source model already turned ro
 
     intersection      links both directions agree on: high precision
     union             links either direction proposes: high recall
-    grow-diag-final   start from the intersection; repeatedly add union links next to (also
-                      diagonally) a chosen link whose source or target word is still unaligned;
-                      finally add union links of either direction whose source or target word
-                      is still unaligned
+    grow-diag         start from the intersection; repeatedly add union links next to (also
+                      diagonally) a chosen link whose source or target word is still unaligned
+    grow-diag-final   grow-diag, then add the links of either direction (forward first) whose
+                      source or target word is still unaligned
+    grow-diag-final-and   the same, adding only links whose source and target words are both
+                      still unaligned
 
 Soft symmetrisation combines the two models' word-level attention before any link is read
 (`soft_symmetrize`): the forward [tgt, src] matrix with the backward [src, tgt] one turned
@@ -24,8 +26,8 @@ from typing import Literal
 import numpy as np
 
 Link = tuple[int, int]
-Method = Literal["intersection", "union", "grow-diag-final"]
-METHODS: tuple[str, ...] = ("intersection", "union", "grow-diag-final")
+Method = Literal["intersection", "union", "grow-diag", "grow-diag-final", "grow-diag-final-and"]
+METHODS: tuple[str, ...] = ("intersection", "union", "grow-diag", "grow-diag-final", "grow-diag-final-and")
 SoftMethod = Literal["mean", "geometric"]
 SOFT_METHODS: tuple[str, ...] = ("mean", "geometric")
 NEIGHBOURS = ((-1, 0), (0, -1), (1, 0), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1))
@@ -37,23 +39,21 @@ def symmetrize(forward: set[Link], backward: set[Link], method: Method) -> set[L
         return forward & backward
     if method == "union":
         return forward | backward
+    if method == "grow-diag":
+        return grow_diag(forward, backward)
     if method == "grow-diag-final":
-        return grow_diag_final(forward, backward)
+        return final(grow_diag(forward, backward), forward, backward, both_unaligned=False)
+    if method == "grow-diag-final-and":
+        return final(grow_diag(forward, backward), forward, backward, both_unaligned=True)
     raise ValueError(f"unknown symmetrisation {method!r}; expected one of {METHODS}")
 
 
-def grow_diag_final(forward: set[Link], backward: set[Link]) -> set[Link]:
-    """Koehn's grow-diag-final over the two directions' links."""
+def grow_diag(forward: set[Link], backward: set[Link]) -> set[Link]:
+    """Koehn's grow-diag: the intersection grown into neighbouring union links."""
     union = forward | backward
     chosen = set(forward & backward)
     src_aligned = {i for i, _ in chosen}
     tgt_aligned = {j for _, j in chosen}
-
-    def add(link: Link) -> None:
-        chosen.add(link)
-        src_aligned.add(link[0])
-        tgt_aligned.add(link[1])
-
     grown = True
     while grown:
         grown = False
@@ -65,13 +65,26 @@ def grow_diag_final(forward: set[Link], backward: set[Link]) -> set[Link]:
                     and new not in chosen
                     and (new[0] not in src_aligned or new[1] not in tgt_aligned)
                 ):
-                    add(new)
+                    chosen.add(new)
+                    src_aligned.add(new[0])
+                    tgt_aligned.add(new[1])
                     grown = True
-    for direction in (forward, backward):
-        for link in sorted(direction):
-            if link not in chosen and (link[0] not in src_aligned or link[1] not in tgt_aligned):
-                add(link)
     return chosen
+
+
+def final(chosen: set[Link], forward: set[Link], backward: set[Link], both_unaligned: bool) -> set[Link]:
+    """Koehn's final step: add each direction's links whose words are unaligned (one of them, or both)."""
+    out = set(chosen)
+    src_aligned = {i for i, _ in out}
+    tgt_aligned = {j for _, j in out}
+    for direction in (forward, backward):
+        for i, j in sorted(direction):
+            free_src, free_tgt = i not in src_aligned, j not in tgt_aligned
+            if (i, j) not in out and ((free_src and free_tgt) if both_unaligned else (free_src or free_tgt)):
+                out.add((i, j))
+                src_aligned.add(i)
+                tgt_aligned.add(j)
+    return out
 
 
 def soft_symmetrize(forward: np.ndarray, backward: np.ndarray, method: SoftMethod = "mean") -> np.ndarray:

@@ -51,6 +51,22 @@ TOKENS = _schema(
     "tokens",
 )
 
+# align: the statistical aligner's links of every pair of a split (nmt.align.corpus). Links are
+# Pharaoh "i-j" text, sorted, 0-based over the pair's words (nmt.align.words), source index first.
+ALIGN_LINKS = _schema(
+    [
+        pa.field("id", pa.int64(), nullable=False),  # the pair id from PAIRS
+        pa.field("src_words", pa.int32(), nullable=False),  # number of source words
+        pa.field("tgt_words", pa.int32(), nullable=False),  # number of target words
+        pa.field("forward", pa.string(), nullable=False),  # the source->target model's links
+        pa.field("reverse", pa.string(), nullable=False),  # the target->source model's links
+        pa.field("intersection", pa.string(), nullable=False),  # links both directions agree on
+        pa.field("grow_diag", pa.string(), nullable=False),  # the intersection grown into neighbours
+        pa.field("grow_diag_final_and", pa.string(), nullable=False),  # + links of two unaligned words
+    ],
+    "align_links",
+)
+
 # translate: one row per input sentence of a job.
 TRANSLATIONS = _schema(
     [
