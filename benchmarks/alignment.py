@@ -34,7 +34,7 @@ from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
-from nmt import aer  # noqa: E402
+from nmt.align import aer  # noqa: E402
 from nmt.align.links import matrix_links  # noqa: E402
 from nmt.align.symmetrize import METHODS, SOFT_METHODS, soft_symmetrize, symmetrize  # noqa: E402
 from nmt.evaluate.forced import (  # noqa: E402
@@ -45,7 +45,7 @@ from nmt.evaluate.forced import (  # noqa: E402
     read_links,
     run_languages,
 )
-from nmt.translate.job import Translator  # noqa: E402
+from nmt.translate.translator import Translator  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLD_DIR = ROOT.parent / "shared" / "corpora" / "alignments" / "wpt2003-hansards-enfr"

@@ -17,7 +17,7 @@ from nmt.evaluate.scores import EvaluateConfig, score
 from nmt.model.bahdanau import Seq2Seq
 from nmt.pipeline import evaluate_stage, write_sample_documents
 from nmt.text.tokenization import Tokenizer
-from nmt.translate.job import Translator
+from nmt.translate.translator import Translator
 
 
 def nmt_cli(*args: str) -> subprocess.CompletedProcess:
