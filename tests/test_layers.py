@@ -1,4 +1,4 @@
-"""The import rules of docs/architecture.md: lower floors never import higher ones, siblings never each other."""
+"""The import rules of docs/architecture.md: lower floors never import higher ones, nor siblings."""
 
 import ast
 from pathlib import Path
