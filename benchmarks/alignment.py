@@ -60,7 +60,7 @@ from nmt.evaluate.forced import (  # noqa: E402
     read_links,
     run_languages,
 )
-from nmt.translate.job import Translator  # noqa: E402
+from nmt.translate.translator import Translator  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPORA = ROOT.parent / "shared" / "corpora"

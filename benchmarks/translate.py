@@ -37,7 +37,10 @@ import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from nmt.translate.job import TranslateConfig, Translator, translate_job  # noqa: E402
+from nmt.model.search import DECODE_DEFAULTS, DecodeConfig  # noqa: E402
+from nmt.translate.config import TranslateConfig  # noqa: E402
+from nmt.translate.job import translate_job  # noqa: E402
+from nmt.translate.translator import Translator  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpora" / "multi30k" / "test_2016_flickr.de.gz"
 RESULTS = ROOT / "benchmarks" / "results" / "translate.json"
@@ -63,7 +66,7 @@ def speed(args: argparse.Namespace) -> dict:
     started = time.perf_counter()
     translator = Translator.load(args.run_dir, args.device)
     load_seconds = time.perf_counter() - started
-    translator.translate(sentences[:8], beam=1, batch_tokens=args.batch_tokens)  # warm-up
+    translator.translate(sentences[:8], DecodeConfig(beam=1, batch_tokens=args.batch_tokens))  # warm-up
     runs = {}
     for beam in args.beams:
         if translator.device.type == "cuda":
@@ -72,9 +75,8 @@ def speed(args: argparse.Namespace) -> dict:
         seconds = float("inf")
         for _ in range(args.repeat):  # the machine is shared: keep the best of a few runs
             started = time.perf_counter()
-            results = translator.translate(
-                sentences, beam=beam, batch_tokens=args.batch_tokens, alpha=args.alpha
-            )
+            decode = DecodeConfig(beam=beam, batch_tokens=args.batch_tokens, alpha=args.alpha)
+            results = translator.translate(sentences, decode)
             if translator.device.type == "cuda":
                 torch.cuda.synchronize()
             seconds = min(seconds, time.perf_counter() - started)
@@ -122,13 +124,10 @@ def memory_child(args: argparse.Namespace) -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text("\n\n".join(paras) + "\n", encoding="utf-8")
         before = peak_rss_mb()
-        cfg = TranslateConfig(
-            batch_tokens=args.batch_tokens,
-            device=args.device,
-            progress=False,
-            max_len_a=args.max_len_a,
-            max_len_b=args.max_len_b,
+        decode = DecodeConfig(
+            beam=1, batch_tokens=args.batch_tokens, max_len_a=args.max_len_a, max_len_b=args.max_len_b
         )
+        cfg = TranslateConfig(decode=decode, device=args.device, progress=False)
         started = time.perf_counter()
         summary = translate_job([folder], translator, cfg, Path(tmp) / "out")
         seconds = time.perf_counter() - started
@@ -176,14 +175,18 @@ def main() -> None:
     parser.add_argument("run_dir", type=Path, help="run directory with tokenize/ and train/")
     parser.add_argument("--quick", action="store_true", help="100 sentences; memory mode: 1k and 10k")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--batch-tokens", type=int, default=4000)
-    parser.add_argument("--alpha", type=float, default=0.6)
-    parser.add_argument("--beams", type=int, nargs="+", default=[1, 5])
+    parser.add_argument("--batch-tokens", type=int, default=DECODE_DEFAULTS.batch_tokens)
+    parser.add_argument("--alpha", type=float, default=DECODE_DEFAULTS.alpha)
+    parser.add_argument("--beams", type=int, nargs="+", default=[1, DECODE_DEFAULTS.beam])
     parser.add_argument("--repeat", type=int, default=3, help="speed mode: best of this many runs")
     parser.add_argument("--corpus", type=Path, default=CORPUS)
     parser.add_argument("--memory", type=int, nargs="*", help="sentence counts for the memory mode")
-    parser.add_argument("--max-len-a", type=float, default=1.5, help="memory mode: output limit a*src+b")
-    parser.add_argument("--max-len-b", type=int, default=10, help="memory mode: output limit a*src+b")
+    parser.add_argument(
+        "--max-len-a", type=float, default=DECODE_DEFAULTS.max_len_a, help="memory mode: output limit a*src+b"
+    )
+    parser.add_argument(
+        "--max-len-b", type=int, default=DECODE_DEFAULTS.max_len_b, help="memory mode: output limit a*src+b"
+    )
     parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--threads", type=int, help="torch CPU threads; default: torch's choice")

@@ -7,6 +7,7 @@ from prefect import flow, get_run_logger, runtime, task
 from prefect.artifacts import create_markdown_artifact
 
 from flows.gpu import gpu_slot
+from nmt.model.search import DECODE_DEFAULTS
 from nmt.ops.inbox import InboxConfig, check_model, claim, file_results, summarize, translate_batch
 from nmt.ops.summaries import inbox_line, inbox_markdown
 
@@ -45,7 +46,7 @@ def inbox(
     registry: str | None = None,
     settle_seconds: float = 30.0,
     max_files: int | None = None,
-    beam: int = 5,
+    beam: int = DECODE_DEFAULTS.beam,
     device: str = "auto",
 ) -> dict:
     """Translate the settled files of `inbox` once each; outputs to the outbox, inputs to done/ or failed/."""

@@ -9,14 +9,10 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from flows.gpu import gpu_slot
 from nmt import report
 from nmt.core.rundir import RunDir
-from nmt.translate.job import (
-    TranslateConfig,
-    TranslateJob,
-    checkpoint_id,
-    find_checkpoint,
-    finish_job,
-    start_job,
-)
+from nmt.model.checkpoint import find_checkpoint
+from nmt.translate.config import TranslateConfig
+from nmt.translate.job import TranslateJob, finish_job, start_job
+from nmt.translate.translator import checkpoint_id
 from nmt.translate.worker import run_shard, run_shared
 
 

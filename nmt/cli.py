@@ -20,13 +20,15 @@ from nmt.data.acquire import AcquireConfig, CatalogueSource, DirectorySource, Ge
 from nmt.evaluate import compare as comparison
 from nmt.evaluate.forced import AlignConfig, run_align
 from nmt.evaluate.scores import EvaluateConfig
+from nmt.model.search import DECODE_DEFAULTS
 from nmt.ops import recipes, summaries
 from nmt.ops.inbox import InboxConfig, run_inbox
 from nmt.ops.registry import Registry
 from nmt.ops.retrain import run_retrain
 from nmt.text.tokenization import TokenizeConfig
 from nmt.train.trainer import TrainConfig
-from nmt.translate.job import TranslateConfig, run_translate
+from nmt.translate.config import TranslateConfig
+from nmt.translate.job import run_translate
 
 app = typer.Typer(
     help="Batch neural machine translation with the Bahdanau (2014) attention model.",
@@ -141,7 +143,8 @@ def evaluate(
         list[str] | None, typer.Option(help="split(s) of the pairs table; default: all test*")
     ] = None,
     beam: Annotated[
-        list[int] | None, typer.Option(help="beam size(s); 1 is greedy; default: 1 and 5")
+        list[int] | None,
+        typer.Option(help=f"beam size(s); 1 is greedy; default: 1 and {DECODE_DEFAULTS.beam}"),
     ] = None,
     metrics_table: Annotated[
         Path | None, typer.Option(help="shared Parquet metrics table to append to")
@@ -152,7 +155,7 @@ def evaluate(
     """Score the model on its test sets (BLEU, chrF, TER) and its attention against gold alignments."""
     cfg = EvaluateConfig(
         splits=test_set or None,
-        beams=beam or [1, 5],
+        beams=beam or None,
         metrics_table=metrics_table,
         align=AlignConfig(shift=shift),
         device=device,
@@ -165,7 +168,9 @@ def compare(
     baseline: Annotated[Path, typer.Argument(help="run directory of the baseline model")],
     candidate: Annotated[Path, typer.Argument(help="run directory of the candidate model")],
     test_set: Annotated[str, typer.Option(help="split evaluated in both runs")] = "test",
-    beam: Annotated[int, typer.Option(help="decoding both runs were evaluated with; 1 is greedy")] = 5,
+    beam: Annotated[
+        int, typer.Option(help="decoding both runs were evaluated with; 1 is greedy")
+    ] = DECODE_DEFAULTS.beam,
     samples: Annotated[int, typer.Option(help="bootstrap samples")] = 1000,
     approximate: Annotated[bool, typer.Option(help="paired approximate randomization instead")] = False,
 ) -> None:
@@ -182,8 +187,11 @@ def translate(
     inputs: Annotated[list[Path], typer.Argument(help="files or folders of documents")],
     model: Annotated[Path, typer.Option(help="run directory of the model")],
     out: Annotated[Path, typer.Option(help="output folder")],
-    beam: Annotated[int, typer.Option(help="beam size; 1 is greedy")] = 5,
-    batch_tokens: Annotated[int, typer.Option(help="source tokens per batch")] = 4000,
+    beam: Annotated[int, typer.Option(help="beam size; 1 is greedy")] = DECODE_DEFAULTS.beam,
+    batch_tokens: Annotated[
+        int,
+        typer.Option(help="padded source tokens per batch, each beam counted (sentences x beam x longest)"),
+    ] = DECODE_DEFAULTS.batch_tokens,
     device: Device = "auto",
 ) -> None:
     """Translate documents into <out>: translated files plus translation and alignment tables."""
@@ -361,7 +369,7 @@ def inbox(
     registry: RegistryOption = None,
     settle_seconds: Annotated[float, typer.Option(help="take files unmodified for this long")] = 30.0,
     max_files: Annotated[int | None, typer.Option(help="claim at most this many files")] = None,
-    beam: Annotated[int, typer.Option(help="beam size; 1 is greedy")] = 5,
+    beam: Annotated[int, typer.Option(help="beam size; 1 is greedy")] = DECODE_DEFAULTS.beam,
     device: Device = "auto",
     as_json: JsonOption = False,
 ) -> None:

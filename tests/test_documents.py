@@ -7,7 +7,7 @@ import pytest
 from nmt.text.documents import (
     DocumentError,
     decode_text,
-    iter_sources,
+    iter_inputs,
     parse_markdown,
     parse_text,
     render,
@@ -118,9 +118,9 @@ def test_sources_order_ids_and_kinds(tmp_path: Path):
     for name in ["b.txt", "a.md", "sub/c.txt", ".hidden.txt", "x.bin"]:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("Hi.")
-    got = [(s.doc_id, s.kind) for s in iter_sources([tmp_path])]
+    got = [(s.doc_id, s.kind) for s in iter_inputs([tmp_path])]
     assert got == [("a.md", "md"), ("b.txt", "txt"), ("sub/c.txt", "txt"), ("x.bin", "unsupported")]
-    glob = [s.doc_id for s in iter_sources([f"{tmp_path}/**/*.txt"])]
+    glob = [s.doc_id for s in iter_inputs([f"{tmp_path}/**/*.txt"])]
     assert glob == ["b.txt", "sub/c.txt"]
-    single = list(iter_sources([tmp_path / "x.bin", tmp_path / "missing.txt"]))
+    single = list(iter_inputs([tmp_path / "x.bin", tmp_path / "missing.txt"]))
     assert [(s.doc_id, s.kind) for s in single] == [("x.bin", "txt"), ("missing.txt", "missing")]

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from nmt.cli import app
 from nmt.ops.inbox import InboxConfig, claim, run_inbox
-from nmt.translate.job import TranslateConfig
+from nmt.translate.config import TranslateConfig
 
 HOUR_AGO = time.time() - 3600
 

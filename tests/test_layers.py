@@ -66,7 +66,7 @@ def test_imports_go_down_only(module, path):
 def test_the_rule_catches_an_upward_import(tmp_path):
     """The checker itself: an import from a higher floor is found."""
     bad = tmp_path / "bad.py"
-    bad.write_text("def f():\n    from nmt.translate.job import Translator\n")
+    bad.write_text("def f():\n    from nmt.translate.translator import Translator\n")
     targets = imports(bad)
-    assert targets == {"nmt.translate.job"}
-    assert FLOORS[room("nmt.translate.job")] >= FLOORS[room("nmt.train.trainer")]
+    assert targets == {"nmt.translate.translator"}
+    assert FLOORS[room("nmt.translate.translator")] >= FLOORS[room("nmt.train.trainer")]

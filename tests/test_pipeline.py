@@ -15,9 +15,10 @@ from nmt.core.rundir import RunDir
 from nmt.core.schema import TRANSLATIONS
 from nmt.evaluate.scores import EvaluateConfig, score
 from nmt.model.bahdanau import Seq2Seq
+from nmt.model.search import DecodeConfig
 from nmt.pipeline import evaluate_stage, write_sample_documents
 from nmt.text.tokenization import Tokenizer
-from nmt.translate.job import Translator
+from nmt.translate.translator import Translator
 
 
 def nmt_cli(*args: str) -> subprocess.CompletedProcess:
@@ -72,7 +73,8 @@ def test_trained_model_beats_an_untrained_one(trained_run):
     untrained = Seq2Seq(arch, tokenizer.src_vocab_size, tokenizer.tgt_vocab_size)
     pairs = pq.read_table(RunDir(trained_run).acquire / "pairs.parquet").to_pylist()
     test = [p for p in pairs if p["split"] == "test"]
-    baseline = Translator(untrained, tokenizer, "untrained").translate([p["src"] for p in test])
+    greedy = DecodeConfig(beam=1)
+    baseline = Translator(untrained, tokenizer, "untrained").translate([p["src"] for p in test], greedy)
     untrained_bleu = score([r.translation for r in baseline], [p["tgt"] for p in test])["bleu"]
     assert untrained_bleu < 2.0
     assert trained_bleu > untrained_bleu + 20

@@ -11,7 +11,7 @@ from nmt import __version__
 from nmt.cli import app
 from nmt.model.checkpoint import save_checkpoint
 from nmt.ops.registry import Registry, parse_pair, registry_root
-from nmt.translate.job import Translator
+from nmt.translate.translator import Translator
 
 
 @pytest.fixture
@@ -29,8 +29,15 @@ def test_register_copies_a_loadable_model_with_its_card(tmp_path, run):
     assert len(card["checkpoint_sha256"]) == 64
     model_dir = registry.model_dir(card["model_id"])
     assert json.loads((model_dir / "card.json").read_text()) == card
-    translator = Translator.load(model_dir)
-    assert translator.translate(["Ein mann läuft."])[0].translation is not None
+    registered = Translator.load(model_dir)
+    got = registered.translate(["Ein mann läuft."])[0]
+    want = Translator.load(run).translate(["Ein mann läuft."])[0]  # the run's own model
+    assert got.tgt_ids and (got.translation, got.tgt_ids, got.score) == (
+        want.translation,
+        want.tgt_ids,
+        want.score,
+    )
+    assert got.translation == registered.tokenizer.decode_tgt([got.tgt_ids])[0]
     assert registry.register(run) == card  # the same checkpoint again: the same entry
     assert [p.name for p in registry.models.iterdir()] == [card["model_id"]]  # no staging left
 

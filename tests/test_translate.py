@@ -12,16 +12,13 @@ import pytest
 from translate_fixtures import make_run_dir, make_translator, sentences
 
 from nmt.core.schema import ALIGNMENTS, ERRORS, TRANSLATIONS
-from nmt.translate.job import (
-    TranslateConfig,
-    plan_job,
-    run_translate,
-    translate_job,
-    translate_shard,
-    translate_shared,
-)
+from nmt.model.search import DecodeConfig
+from nmt.translate.config import TranslateConfig
+from nmt.translate.job import run_translate, translate_job
+from nmt.translate.plan import job_fingerprint, plan_job
+from nmt.translate.shard import translate_shard, translate_shared
 
-FAST = {"max_len_a": 1.0, "max_len_b": 2, "progress": False}
+FAST = {"beam": 1, "max_len_a": 1.0, "max_len_b": 2, "progress": False}
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +77,7 @@ def test_translator_keeps_order_and_dedups(translator):
     encode = translator.tokenizer.encode_src
     translator.tokenizer.encode_src = lambda texts: calls.append(list(texts)) or encode(texts)
     try:
-        out = translator.translate(src, batch_tokens=40, max_len_a=1.0, max_len_b=2)
+        out = translator.translate(src, DecodeConfig(beam=1, batch_tokens=40, max_len_a=1.0, max_len_b=2))
     finally:
         translator.tokenizer.encode_src = encode
     assert [r.source for r in out] == src
@@ -91,8 +88,8 @@ def test_translator_keeps_order_and_dedups(translator):
 
 def test_batch_budget_does_not_change_results(translator):
     src = sentences(10, seed=4)
-    small = translator.translate(src, batch_tokens=30, max_len_a=1.0, max_len_b=2)
-    large = translator.translate(src, batch_tokens=10_000, max_len_a=1.0, max_len_b=2)
+    small = translator.translate(src, DecodeConfig(beam=1, batch_tokens=30, max_len_a=1.0, max_len_b=2))
+    large = translator.translate(src, DecodeConfig(beam=1, batch_tokens=10_000, max_len_a=1.0, max_len_b=2))
     for a, b in zip(small, large, strict=True):
         assert a.tgt_ids == b.tgt_ids
         assert a.score == pytest.approx(b.score, abs=1e-4)
@@ -177,8 +174,6 @@ def test_file_disappearing_mid_job(tmp_path, translator):
 
 
 def _fingerprint(inputs, translator, cfg):
-    from nmt.translate.job import job_fingerprint
-
     return job_fingerprint(inputs, translator.model_id, cfg)
 
 
@@ -199,7 +194,7 @@ def test_run_translate_from_run_dir_with_markdown(tmp_path):
     again = run_translate([inputs], run, TranslateConfig(**FAST, device="auto"), tmp_path / "out")
     assert again["shards_skipped"] == again["shards"] == 1
     with pytest.raises(ValueError, match="other inputs"):
-        run_translate([inputs], run, TranslateConfig(**FAST, device="auto", beam=2), tmp_path / "out")
+        run_translate([inputs], run, TranslateConfig(**{**FAST, "beam": 2}, device="auto"), tmp_path / "out")
 
 
 def test_jsonl_and_parquet_tables_in_same_format(tmp_path, translator):
@@ -236,7 +231,9 @@ def test_jsonl_and_parquet_tables_in_same_format(tmp_path, translator):
 
 
 def test_nbest_lists(translator):
-    out = translator.translate(sentences(3, seed=5), beam=4, n_best=3, max_len_a=1.0, max_len_b=2)
+    out = translator.translate(
+        sentences(3, seed=5), DecodeConfig(beam=4, n_best=3, max_len_a=1.0, max_len_b=2)
+    )
     for r in out:
         assert len(r.nbest) == 3 and r.nbest[0] == (r.translation, r.score)
         assert len({text for text, _ in r.nbest}) >= 2

@@ -4,7 +4,9 @@ from pathlib import Path
 
 from translate_fixtures import make_run_dir, make_translator
 
-from nmt.evaluate.forced import AlignConfig, align_lines, run_align
+from nmt.align.links import pharaoh
+from nmt.evaluate.forced import AlignConfig, align_pairs, parse_pairs, run_align
+from nmt.model.search import DECODE_DEFAULTS, DecodeConfig
 
 PAIRS = [
     "ein mann läuft ||| a man runs",
@@ -14,13 +16,19 @@ PAIRS = [
 ]
 
 
+def align_lines(translator, lines, cfg=None, decode=DECODE_DEFAULTS) -> tuple[list[str], int]:
+    """Pharaoh links of `source ||| target` lines and the number of lines that are not pairs."""
+    aligned = align_pairs(translator, parse_pairs(lines), cfg or AlignConfig(), decode=decode)
+    return [pharaoh(a.links) if a else "" for a in aligned], sum(a is None for a in aligned)
+
+
 def parse(links: str) -> list[tuple[int, int]]:
     return [tuple(map(int, x.split("-"))) for x in links.split()]
 
 
 def test_align_lines_links_words_in_range():
     translator = make_translator()
-    links, errors = align_lines(translator, PAIRS, AlignConfig(batch_tokens=16))
+    links, errors = align_lines(translator, PAIRS, decode=DecodeConfig(batch_tokens=16))
     assert errors == 1 and links[2] == ""
     for line, got in zip(PAIRS, links, strict=True):
         if "|||" not in line:

@@ -6,14 +6,15 @@ import pytest
 from test_translate import FAST, write_docs
 from translate_fixtures import make_translator
 
-from nmt.translate.job import TranslateConfig, translate_job
+from nmt.translate.config import TranslateConfig
+from nmt.translate.job import translate_job
 
 
 @pytest.fixture(scope="module")
 def job(tmp_path_factory):
     """A small translate job (3 documents of 3 paragraphs of 3 sentences, beam 2)."""
     root = tmp_path_factory.mktemp("readers")
-    cfg = TranslateConfig(**FAST, beam=2, job_id="job")
+    cfg = TranslateConfig(**{**FAST, "beam": 2}, job_id="job")
     summary = translate_job([write_docs(root / "in")], make_translator(), cfg, root / "out")
     assert summary["sentences"] == 27
     return root / "out"

@@ -23,14 +23,9 @@ from test_translate import (
 )
 from translate_fixtures import make_translator
 
-from nmt.translate.job import (
-    TranslateConfig,
-    finish_job,
-    start_job,
-    translate_job,
-    translate_shard,
-    translate_shared,
-)
+from nmt.translate.config import TranslateConfig
+from nmt.translate.job import finish_job, start_job, translate_job
+from nmt.translate.shard import translate_shard, translate_shared
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +45,7 @@ KILLED_RUN = """
 import sys
 sys.path.insert(0, "tests")
 from translate_fixtures import make_translator
-from nmt.translate.job import TranslateConfig, translate_job
+from nmt.translate import TranslateConfig, translate_job
 cfg = TranslateConfig.model_validate_json(sys.argv[3])
 translate_job([sys.argv[1]], make_translator(), cfg, sys.argv[2])
 """
@@ -61,7 +56,7 @@ def test_sigkill_then_rerun_gives_identical_bytes(tmp_path, translator, beam):
     inputs = write_docs(tmp_path / "in", n_docs=5, paragraphs=1)
     (inputs / "dup.txt").write_text((inputs / "doc0.txt").read_text())
     # One torch thread here and in the child: CPU kernels sum in a thread-count-dependent order.
-    cfg = TranslateConfig(**FAST, beam=beam, shard_bytes=100, job_id="job", threads=1)
+    cfg = TranslateConfig(**{**FAST, "beam": beam}, shard_bytes=100, job_id="job", threads=1)
     whole = translate_job([inputs], translator, cfg, tmp_path / "a")
     assert whole["shards"] >= 4
     out = tmp_path / "b"
@@ -85,7 +80,10 @@ def test_sigkill_then_rerun_gives_identical_bytes(tmp_path, translator, beam):
 @pytest.mark.parametrize("beam", [1, 3])
 def test_shards_in_reverse_order_after_the_shared_step_give_identical_bytes(tmp_path, translator, beam):
     pool = write_repeats(tmp_path / "in")
-    inputs, cfg = [tmp_path / "in"], REPEATS_CFG.model_copy(update={"beam": beam})
+    inputs, cfg = (
+        [tmp_path / "in"],
+        REPEATS_CFG.model_copy(update={"decode": REPEATS_CFG.decode.model_copy(update={"beam": beam})}),
+    )
     translate_job(inputs, translator, cfg, tmp_path / "a")
     out = tmp_path / "b"
     job = start_job(inputs, translator.model_id, cfg, out)

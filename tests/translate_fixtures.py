@@ -15,7 +15,7 @@ from nmt.model.bahdanau import Seq2Seq
 from nmt.model.checkpoint import save_checkpoint
 from nmt.model.config import preset
 from nmt.text.tokenization import Tokenizer
-from nmt.translate.job import Translator
+from nmt.translate.translator import Translator
 
 _WORDS = (
     "ein mann eine frau der hund die katze läuft spielt sitzt auf dem der einer wiese straße "

@@ -131,6 +131,27 @@ METRICS = _schema(
 )
 
 
+# translate: the shared step's decodings (nmt.translate.tables), one row per sentence; a job's
+# intermediate file, read back by its shards and removed when the job is finalized.
+RESULTS = _schema(
+    [
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("translation", pa.string(), nullable=False),
+        pa.field("score", pa.float64(), nullable=False),
+        pa.field("src_ids", pa.list_(pa.int32()), nullable=False),
+        pa.field("tgt_ids", pa.list_(pa.int32()), nullable=False),
+        # Row-major [len(tgt_ids)+1, len(src_ids)+1]: the shape follows from the ids.
+        pa.field("attention", pa.list_(pa.float32()), nullable=False),
+        pa.field(
+            "nbest",
+            pa.list_(pa.struct([("translation", pa.string()), ("logprob", pa.float64())])),
+            nullable=False,
+        ),
+    ],
+    "results",
+)
+
+
 def with_metadata(schema: pa.Schema, extra: dict[str, str]) -> pa.Schema:
     """Return `schema` with extra key/value pairs added to its metadata."""
     meta = dict(schema.metadata or {})

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from sacrebleu.significance import PairedTest
 
 from nmt.core.rundir import RunDir
+from nmt.data.pairs import read_split
 from nmt.evaluate.scores import METRIC_NAMES, decoding_name, new_metrics
+from nmt.model.search import DECODE_DEFAULTS
 
 
 def _hypotheses(run_dir: Path, test_set: str, decoding: str) -> list[str]:
@@ -30,15 +30,14 @@ def _hypotheses(run_dir: Path, test_set: str, decoding: str) -> list[str]:
 
 def _references(run_dir: Path, test_set: str) -> list[str]:
     """The references of a test set, in id order."""
-    pairs = pq.read_table(RunDir(run_dir).acquire / "pairs.parquet", columns=["id", "split", "tgt"])
-    return pairs.filter(pc.equal(pairs["split"], test_set)).sort_by("id")["tgt"].to_pylist()
+    return read_split(RunDir(run_dir).acquire / "pairs.parquet", test_set, ("tgt",))["tgt"].to_pylist()
 
 
 def compare(
     baseline: Path,
     candidate: Path,
     test_set: str = "test",
-    beam: int = 5,
+    beam: int = DECODE_DEFAULTS.beam,
     samples: int = 1000,
     approximate: bool = False,
 ) -> dict:

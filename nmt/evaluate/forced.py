@@ -36,10 +36,11 @@ from nmt.align import aer
 from nmt.align.links import Link, matrix_links, pharaoh, word_attention
 from nmt.core.atomic import read_json, write_json, write_text
 from nmt.core.rundir import RunDir
-from nmt.core.vocab import BOS, EOS, PAD
 from nmt.evaluate.heatmap import save_heatmap
+from nmt.model.batching import length_batches, pad_sources, pad_targets
+from nmt.model.search import DECODE_DEFAULTS, DecodeConfig
 from nmt.text.surface import surface_pieces
-from nmt.translate.job import Translator, token_batches
+from nmt.translate.translator import Translator
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,6 @@ class AlignConfig(BaseModel):
     surface: Literal["tokens", "detokenized"] = Field(
         "tokens", description="encode each word alone, or the rebuilt raw sentence (nmt.text.surface)"
     )
-    batch_tokens: int = Field(4000, gt=0, description="padded tokens per forced-decoding batch")
 
 
 @dataclass
@@ -92,10 +92,12 @@ def align_pairs(
     pairs: list[tuple[list[str], list[str]] | None],
     cfg: AlignConfig,
     languages: tuple[str | None, str | None] = (None, None),
+    decode: DecodeConfig = DECODE_DEFAULTS,
 ) -> list[WordAlignment | None]:
     """Forced alignment of word pairs (None entries stay None), in input order.
 
-    `languages`: the model's source and target languages, for the "detokenized" surface.
+    `languages`: the model's source and target languages, for the "detokenized" surface;
+    `decode.batch_tokens`: the batch budget, a row's length the longer of its source and target.
     """
     tok = translator.tokenizer
     good = [k for k, p in enumerate(pairs) if p is not None]
@@ -109,7 +111,7 @@ def align_pairs(
     items = list(zip(src, tgt, strict=True))
     out: list[WordAlignment | None] = [None] * len(pairs)
     sizes = [max(len(s[0]), len(t[0])) + 1 for s, t in items]
-    for batch in token_batches(sizes, cfg.batch_tokens):
+    for batch in length_batches(sizes, decode.batch_tokens):
         matrices = _force(translator, [items[i] for i in batch], cfg.shift)
         for i, matrix in zip(batch, matrices, strict=True):
             links = read_links(matrix, cfg.threshold, cfg.reverse)
@@ -121,14 +123,6 @@ def read_links(matrix: np.ndarray, threshold: float | None, reverse: bool) -> se
     """Links (source, target) of the input line from a [model tgt, model src] matrix (argmax or threshold)."""
     links = set(matrix_links(matrix, threshold))  # (model src, model tgt)
     return {(j, i) for i, j in links} if reverse else links
-
-
-def align_lines(
-    translator: Translator, lines: list[str], cfg: AlignConfig | None = None
-) -> tuple[list[str], int]:
-    """Word links (Pharaoh text) of `source ||| target` lines and the number of lines that are not pairs."""
-    aligned = align_pairs(translator, parse_pairs(lines), cfg or AlignConfig())
-    return [pharaoh(a.links) if a else "" for a in aligned], sum(a is None for a in aligned)
 
 
 def run_languages(model_dir: Path) -> tuple[str | None, str | None]:
@@ -156,18 +150,13 @@ def _word_pieces(encode, sentences: list[list[str]]) -> list[tuple[list[int], li
 def _force(translator: Translator, items: list, shift: int) -> list[np.ndarray]:
     """Word-level attention [tgt words, src words] of encoded pairs ((src ids, words of piece), (tgt ...))."""
     device = translator.device
-    batch = len(items)
-    src_len = torch.tensor([len(s[0]) + 1 for s, _ in items])  # [B] with EOS
-    tgt_len = torch.tensor([len(t[0]) + 1 for _, t in items])  # [B] with EOS step
-    src = torch.full((batch, int(src_len.max())), PAD, dtype=torch.long)  # [B,S]
-    tgt_in = torch.full((batch, int(tgt_len.max())), PAD, dtype=torch.long)  # [B,T]
-    for b, ((s, _), (t, _)) in enumerate(items):
-        src[b, : len(s) + 1] = torch.tensor([*s, EOS])
-        tgt_in[b, : len(t) + 1] = torch.tensor([BOS, *t])
+    src, src_len = pad_sources([s for (s, _), _ in items])  # [B,S], [B] with EOS
+    tgt_in, _ = pad_targets([t for _, (t, _) in items])  # [B,T] BOS + pieces
+    tgt_len = [len(t) + 1 for _, (t, _) in items]  # [B] with the EOS step
     _, attn = translator.model(src.to(device), src_len.to(device), tgt_in.to(device))  # [B,T,S]
     attn = attn.float().cpu().numpy()
     return [
-        word_attention(attn[b, : int(tgt_len[b]), : int(src_len[b])], src_word, tgt_word, shift)
+        word_attention(attn[b, : tgt_len[b], : int(src_len[b])], src_word, tgt_word, shift)
         for b, ((_, src_word), (_, tgt_word)) in enumerate(items)
     ]
 
@@ -181,6 +170,7 @@ def run_align(
     gold: Path | None = None,
     heatmaps: Path | None = None,
     worst: int = 5,
+    decode: DecodeConfig = DECODE_DEFAULTS,
 ) -> dict:
     """Force-align the `source ||| target` lines of `pairs` into Pharaoh links at `out`; score against `gold`.
 
@@ -191,7 +181,7 @@ def run_align(
     started = time.perf_counter()
     translator = Translator.load(Path(model_dir), device)
     lines = Path(pairs).read_text(encoding="utf-8").splitlines()
-    aligned = align_pairs(translator, parse_pairs(lines), cfg, run_languages(model_dir))
+    aligned = align_pairs(translator, parse_pairs(lines), cfg, run_languages(model_dir), decode)
     predicted = [a.links if a else set() for a in aligned]
     write_text(out, "".join(pharaoh(x) + "\n" for x in predicted))
     summary = {

@@ -15,23 +15,24 @@ import datetime as dt
 import logging
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sacrebleu
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nmt.align import aer
 from nmt.align.links import pharaoh
 from nmt.core.atomic import write_json, write_parquet, write_text
-from nmt.core.device import resolve_device
+from nmt.core.device import DeviceName, resolve_device
 from nmt.core.rundir import RunDir
 from nmt.core.schema import METRICS
+from nmt.data.pairs import read_split, split_names
 from nmt.evaluate.forced import AlignConfig, align_pairs, draw_worst, run_languages
 from nmt.evaluate.heatmap import save_heatmap
-from nmt.translate.job import Result, Translator
+from nmt.model.search import DecodeConfig, nest_decoding
+from nmt.translate.translator import Result, Translator
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +48,17 @@ class EvaluateConfig(BaseModel):
     splits: list[str] | None = Field(
         None, description="splits of the pairs table; None: every test set (`test` and `test_*`)"
     )
-    beams: list[int] = Field(default_factory=lambda: [1, 5], min_length=1, description="1 is greedy search")
-    alpha: float = Field(0.6, ge=0.0, description="GNMT length penalty")
-    batch_tokens: int = Field(4000, gt=0, description="source tokens per decoding batch")
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    decode: DecodeConfig = Field(
+        default_factory=DecodeConfig, description="decoding (and forced decoding's batch budget)"
+    )
+    beams: list[int] | None = Field(
+        None,
+        min_length=1,
+        description="beam sizes to score, each with decode's other settings; None: 1 and decode.beam",
+    )
+    device: DeviceName = Field(
+        "auto", description='torch device (cpu, cuda, cuda:1, ...); "auto": CUDA if present'
+    )
     metrics_table: Path | None = Field(
         None, description="a Parquet metrics table shared by runs, appended to"
     )
@@ -59,6 +67,13 @@ class EvaluateConfig(BaseModel):
         default_factory=lambda: [0, 1, 2], description="0-based sentences of the first test set to draw"
     )
     heatmap_worst: int = Field(3, ge=0, description="worst-aligned sentences to draw, where there is a gold")
+
+    _flat_decoding = model_validator(mode="before")(nest_decoding)  # alpha=0.8 means decode.alpha=0.8
+
+    def decodings(self) -> list[DecodeConfig]:
+        """One DecodeConfig per beam size to score, narrowest first (one hypothesis each)."""
+        beams = sorted(set(self.beams or [1, self.decode.beam]))
+        return [self.decode.model_copy(update={"beam": beam, "n_best": 1}) for beam in beams]
 
 
 def decoding_name(beam: int) -> str:
@@ -89,14 +104,12 @@ def run_evaluate(run_dir: Path, cfg: EvaluateConfig, out_dir: Path) -> dict[str,
     """Score the model of `run_dir` on each test set and decoding; write everything into out_dir."""
     started = time.perf_counter()
     run, out_dir = RunDir(run_dir), Path(out_dir)
-    pairs = pq.read_table(run.acquire / "pairs.parquet", columns=["id", "split", "src", "tgt"])
-    available = sorted(set(pairs["split"].to_pylist()))
+    pairs_path = run.acquire / "pairs.parquet"
+    available = split_names(pairs_path)
     splits = cfg.splits if cfg.splits is not None else find_test_sets(available)
     missing = [s for s in splits if s not in available]
     if missing or not splits:
-        raise ValueError(
-            f"{run.acquire / 'pairs.parquet'}: no split(s) {missing or 'test*'} to evaluate; has {available}"
-        )
+        raise ValueError(f"{pairs_path}: no split(s) {missing or 'test*'} to evaluate; has {available}")
     translator = Translator.load(run.root, device=resolve_device(cfg.device))
     languages = run_languages(run.root)  # (src, tgt) from the acquire manifest
     pair = "-".join(lang or "?" for lang in languages)
@@ -105,13 +118,14 @@ def run_evaluate(run_dir: Path, cfg: EvaluateConfig, out_dir: Path) -> dict[str,
     files: list[str] = []
     alignment: dict[str, Any] = {}
     heatmaps: list[str] = []
+    decodings = cfg.decodings()
     for n, split in enumerate(splits):
-        table = pairs.filter(pc.equal(pairs["split"], split)).sort_by("id")
+        table = read_split(pairs_path, split)
         sources, references = table["src"].to_pylist(), table["tgt"].to_pylist()
-        for beam in sorted(set(cfg.beams)):
-            name = decoding_name(beam)
+        for decode in decodings:
+            name = decoding_name(decode.beam)
             log.info("evaluate: translating %d %s sentences (%s)", len(sources), split, name)
-            results = translator.translate(sources, beam=beam, alpha=cfg.alpha, batch_tokens=cfg.batch_tokens)
+            results = translator.translate(sources, decode)
             hypotheses = [r.translation for r in results]
             hyp_path = out_dir / f"{split}.{name}.hyp.txt"
             write_text(hyp_path, "".join(h + "\n" for h in hypotheses))
@@ -127,7 +141,7 @@ def run_evaluate(run_dir: Path, cfg: EvaluateConfig, out_dir: Path) -> dict[str,
                 result["chrf"],
                 result["ter"],
             )
-            if n == 0 and beam == max(cfg.beams):
+            if n == 0 and decode is decodings[-1]:
                 heatmaps += _draw_translations(
                     translator, results, cfg.heatmap_sentences, out_dir / "heatmaps", split
                 )
@@ -145,8 +159,8 @@ def run_evaluate(run_dir: Path, cfg: EvaluateConfig, out_dir: Path) -> dict[str,
         "scores": scores,
         "metrics": [{k: r[k] for k in ("test_set", "decoding", "metric", "score")} for r in rows],
         "alignment": alignment,
-        "beams": sorted(set(cfg.beams)),
-        "alpha": cfg.alpha,
+        "beams": [d.beam for d in decodings],
+        "alpha": cfg.decode.alpha,
         "model": str(translator.checkpoint),
         "model_id": translator.model_id,
         "files": files,
@@ -208,7 +222,7 @@ def _score_alignment(
         (s.split(), t.split()) if s.split() and t.split() else None
         for s, t in zip(sources, references, strict=True)
     ]
-    aligned = align_pairs(translator, words, cfg.align, languages)
+    aligned = align_pairs(translator, words, cfg.align, languages, cfg.decode)
     predicted = [a.links if a else set() for a in aligned]
     links_path = out_dir / "alignment" / f"{split}.links"
     write_text(links_path, "".join(pharaoh(x) + "\n" for x in predicted))

@@ -12,7 +12,7 @@ Special tokens are added here (see nmt.core.vocab): source = pieces + [EOS], dec
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,29 +113,39 @@ class Batch:
         )
 
 
-def make_batch(data: TokenData, index: np.ndarray) -> Batch:
-    """Pad the sentences `index` of `data` into a Batch (special tokens added here)."""
-    src_lens = data.src_lens[index] + 1  # [B] + EOS
-    tgt_lens = data.tgt_lens[index] + 1  # [B] + BOS (input) or EOS (output)
-    n = len(index)
-    src = np.full((n, int(src_lens.max())), PAD, dtype=np.int64)  # [B,S]
-    tgt_in = np.full((n, int(tgt_lens.max())), PAD, dtype=np.int64)  # [B,T]
-    tgt_out = np.full_like(tgt_in, PAD)  # [B,T]
-    for row, i in enumerate(index):
-        s, t = data.src(i), data.tgt(i)
+def pad_sources(sources: Sequence[Sequence[int]]) -> tuple[Tensor, Tensor]:
+    """Encoder input of piece-id sequences: src [B,S] (pieces + EOS, PAD after) and src_len [B] with EOS."""
+    src_len = np.array([len(s) + 1 for s in sources], dtype=np.int64)  # [B]
+    src = np.full((len(sources), int(src_len.max())), PAD, dtype=np.int64)  # [B,S]
+    for row, s in enumerate(sources):
         src[row, : len(s)] = s
         src[row, len(s)] = EOS
+    return torch.from_numpy(src), torch.from_numpy(src_len)
+
+
+def pad_targets(targets: Sequence[Sequence[int]]) -> tuple[Tensor, Tensor]:
+    """Decoder input [BOS] + pieces and output pieces + [EOS] of piece-id sequences, PAD after: [B,T] each."""
+    tgt_in = np.full((len(targets), max(len(t) for t in targets) + 1), PAD, dtype=np.int64)  # [B,T]
+    tgt_out = np.full_like(tgt_in, PAD)  # [B,T]
+    for row, t in enumerate(targets):
         tgt_in[row, 0] = BOS
         tgt_in[row, 1 : len(t) + 1] = t
         tgt_out[row, : len(t)] = t
         tgt_out[row, len(t)] = EOS
+    return torch.from_numpy(tgt_in), torch.from_numpy(tgt_out)
+
+
+def make_batch(data: TokenData, index: np.ndarray) -> Batch:
+    """Pad the sentences `index` of `data` into a Batch (special tokens added here)."""
+    src, src_len = pad_sources([data.src(i) for i in index])
+    tgt_in, tgt_out = pad_targets([data.tgt(i) for i in index])
     return Batch(
         index=np.asarray(index),
-        src=torch.from_numpy(src),
-        src_len=torch.from_numpy(src_lens.astype(np.int64)),
-        tgt_in=torch.from_numpy(tgt_in),
-        tgt_out=torch.from_numpy(tgt_out),
-        n_tgt_tokens=int(tgt_lens.sum()),
+        src=src,
+        src_len=src_len,
+        tgt_in=tgt_in,
+        tgt_out=tgt_out,
+        n_tgt_tokens=int(data.tgt_lens[index].sum()) + len(index),  # pieces + EOS
     )
 
 
@@ -151,6 +161,12 @@ def cut_sorted(order: np.ndarray, sizes: np.ndarray, batch_tokens: int) -> list[
     if len(order) > start:
         batches.append(order[start:])
     return batches
+
+
+def length_batches(sizes: Sequence[int], budget: int) -> list[np.ndarray]:
+    """Indices sorted by size (stable) cut into batches whose count x largest size stays within budget."""
+    sizes = np.asarray(sizes, dtype=np.int64)
+    return cut_sorted(np.argsort(sizes, kind="stable"), sizes, budget)
 
 
 def padded_sizes(data: TokenData) -> np.ndarray:

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from nmt.core.atomic import atomic_path
+from nmt.core.rundir import RunDir
 from nmt.model.bahdanau import Seq2Seq
 from nmt.model.config import ModelConfig
 
@@ -84,6 +85,15 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
         raise ValueError(f"{path}: not an {FORMAT} checkpoint")
     return checkpoint
+
+
+def find_checkpoint(run_dir: str | Path) -> Path:
+    """The checkpoint a run's model is read from: <run>/train/checkpoints/best.pt, else last.pt."""
+    folder = RunDir(run_dir).train / "checkpoints"
+    for name in ("best.pt", "last.pt"):
+        if (folder / name).exists():
+            return folder / name
+    raise FileNotFoundError(f"{folder}: no best.pt or last.pt")
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Seq2Seq, dict[str, Any]]:

@@ -1,4 +1,6 @@
-"""Greedy and beam search over a Seq2Seq, batched over sentences (and beams) in one tensor.
+"""Decoding: its settings (DecodeConfig), and greedy and beam search over a Seq2Seq, batched over
+sentences (and beams) in one tensor. `search` is the one entry point: it takes a padded source
+batch (nmt.model.batching.pad_sources) and a DecodeConfig, and dispatches to greedy or beam search.
 
 Conventions (see nmt.core.vocab): `src` [B,S] holds pieces + [EOS] padded with PAD, `src_len` [B]
 counts the EOS. Decoding starts from BOS; PAD and BOS are never predicted. A hypothesis stops
@@ -20,13 +22,67 @@ log p(y|x) / lp(y), lp(y) = ((5 + |y|) / 6) ** alpha, where |y| counts the EOS
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor
 
 from nmt.core.vocab import BOS, EOS, PAD
 from nmt.model.bahdanau import Seq2Seq
+
+
+class DecodeConfig(BaseModel):
+    """How to decode: beam, length penalty, output length limit, batch budget, n-best.
+
+    The defaults here are the only ones: translate, evaluate, forced alignment, retrain, the CLI
+    and the flows all read them from this class.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    beam: int = Field(5, ge=1, description="beam size; 1 is greedy search")
+    alpha: float = Field(0.6, ge=0.0, description="GNMT length penalty exponent (beam search)")
+    max_len_a: float = Field(1.5, ge=0.0, description="output limit: a * source tokens (EOS included) + b")
+    max_len_b: int = Field(10, ge=0, description="output limit: a * source tokens (EOS included) + b")
+    batch_tokens: int = Field(
+        4000,
+        gt=0,
+        description="padded tokens per batch: rows x longest row, a row being one beam of one sentence "
+        "(search: its source with EOS; forced decoding: the longer of source and target)",
+    )
+    n_best: int = Field(1, ge=1, description="hypotheses kept per sentence, best first; at most beam")
+
+    @model_validator(mode="after")
+    def _n_best_within_beam(self) -> DecodeConfig:
+        if self.n_best > self.beam:
+            raise ValueError(f"n_best must be in 1..beam, got n_best={self.n_best}, beam={self.beam}")
+        return self
+
+    def source_budget(self) -> int:
+        """Padded source tokens per batch, each sentence counted once: batch_tokens shared by its beams."""
+        return self.batch_tokens // self.beam
+
+
+DECODE_DEFAULTS = DecodeConfig()
+
+
+def nest_decoding(data: Any) -> Any:
+    """Move flat decoding settings (`beam=5`, as CLI options and flow parameters give them) into `decode`.
+
+    Used as a `model_validator(mode="before")` by the configs that embed a DecodeConfig.
+    """
+    if not isinstance(data, dict):
+        return data
+    flat = {k: data[k] for k in DecodeConfig.model_fields if k in data}
+    if not flat:
+        return data
+    nested = data.get("decode", {})
+    if isinstance(nested, DecodeConfig):
+        nested = nested.model_dump(exclude_unset=True)
+    rest = {k: v for k, v in data.items() if k not in flat}
+    return {**rest, "decode": {**nested, **flat}}
 
 
 @dataclass
@@ -39,7 +95,9 @@ class Hypothesis:
     logprob: float = field(default=0.0)  # log p(tokens + EOS | source)
 
 
-def length_limit(src_len: Tensor, a: float = 1.5, b: int = 10) -> Tensor:
+def length_limit(
+    src_len: Tensor, a: float = DECODE_DEFAULTS.max_len_a, b: int = DECODE_DEFAULTS.max_len_b
+) -> Tensor:
     """Maximum output length per sentence: floor(a * src_len + b), src_len [B] with EOS."""
     return (src_len.float() * a + b).floor().long()  # [B]
 
@@ -119,7 +177,7 @@ def beam_search(
     src_len: Tensor,
     beam: int,
     max_len: int | Tensor,
-    alpha: float = 0.6,
+    alpha: float = DECODE_DEFAULTS.alpha,
     n_best: int = 1,
 ) -> list[list[Hypothesis]]:
     """Beam search over B sentences x K beams in one batch; n_best hypotheses per sentence, best first."""
@@ -192,3 +250,11 @@ def beam_search(
         hyps.sort(key=lambda h: h.score, reverse=True)  # stable: earlier (shorter) first on ties
         out.append(hyps[:n_best])
     return out
+
+
+def search(model: Seq2Seq, src: Tensor, src_len: Tensor, cfg: DecodeConfig) -> list[list[Hypothesis]]:
+    """Decode a padded source batch (src [B,S], src_len [B] with EOS): greedy at beam 1, else beam search."""
+    limit = length_limit(src_len, cfg.max_len_a, cfg.max_len_b)  # [B]
+    if cfg.beam == 1:
+        return greedy(model, src, src_len, limit)
+    return beam_search(model, src, src_len, cfg.beam, limit, cfg.alpha, cfg.n_best)

@@ -38,8 +38,10 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
 from nmt.core.atomic import atomic_path, read_json, write_json, write_text
+from nmt.model.search import DECODE_DEFAULTS
 from nmt.ops.registry import Registry, parse_pair
-from nmt.translate.job import TranslateConfig, run_translate
+from nmt.translate.config import TranslateConfig
+from nmt.translate.job import run_translate
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +63,15 @@ class InboxConfig(BaseModel):
     registry: Path | None = Field(None, description="model registry; default $NMT_REGISTRY or data/registry")
     settle_seconds: float = Field(30.0, ge=0, description="take files unmodified for this long")
     max_files: int | None = Field(None, gt=0, description="claim at most this many files per run")
-    translate: TranslateConfig = Field(default_factory=lambda: TranslateConfig(beam=5, progress=False))
+    translate: TranslateConfig = Field(default_factory=lambda: TranslateConfig(progress=False))
 
     def model_post_init(self, context: Any) -> None:
         parse_pair(self.pair)
 
     @classmethod
-    def from_options(cls, beam: int = 5, device: str = "auto", **options: Any) -> InboxConfig:
+    def from_options(
+        cls, beam: int = DECODE_DEFAULTS.beam, device: str = "auto", **options: Any
+    ) -> InboxConfig:
         """The config from flat options (CLI and flow parameters): beam and device set the translation."""
         return cls(**options, translate=TranslateConfig(beam=beam, device=device, progress=False))
 

@@ -26,6 +26,7 @@ from typing import Any
 from nmt import __version__
 from nmt.core.atomic import file_sha256, read_json, write_json
 from nmt.core.rundir import RunDir
+from nmt.model.checkpoint import find_checkpoint
 
 DEFAULT_ROOT = Path("data/registry")
 CARD = "card.json"
@@ -70,14 +71,6 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         os.link(src, dst)
     except OSError:
         shutil.copy2(src, dst)
-
-
-def _checkpoint_of(run: RunDir) -> Path:
-    for name in ("best.pt", "last.pt"):
-        path = run.train / "checkpoints" / name
-        if path.exists():
-            return path
-    raise FileNotFoundError(f"{run.train / 'checkpoints'}: no best.pt or last.pt to register")
 
 
 def model_card(run_dir: Path, checkpoint_sha256: str, scores: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -155,7 +148,7 @@ class Registry:
         A checkpoint registered before returns the existing card.
         """
         run = RunDir(Path(run_dir))
-        checkpoint = _checkpoint_of(run)
+        checkpoint = find_checkpoint(run.root)
         digest = file_sha256(checkpoint)
         for card in self.cards():
             if card["checkpoint_sha256"] == digest:

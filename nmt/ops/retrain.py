@@ -12,32 +12,29 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
-
 from nmt.core.device import resolve_device
 from nmt.core.rundir import RunDir
+from nmt.data.pairs import read_split
 from nmt.evaluate.scores import EvaluateConfig, score
+from nmt.model.search import DecodeConfig
 from nmt.ops.registry import Registry
 from nmt.pipeline import PipelineConfig, build_model
-from nmt.translate.job import Translator
+from nmt.translate.translator import Translator
 
 log = logging.getLogger(__name__)
 
 METRIC = "bleu"
 
 
-def dev_scores(model_dir: Path, pairs_path: Path, split: str, decoding: EvaluateConfig) -> dict[str, Any]:
-    """Scores of the model in `model_dir` on one split of a pairs table, at the widest configured beam."""
-    table = pq.read_table(pairs_path, columns=["id", "split", "src", "tgt"])
-    rows = table.filter(pc.equal(table["split"], split)).sort_by("id")
+def dev_scores(
+    model_dir: Path, pairs_path: Path, split: str, decode: DecodeConfig, device: str = "auto"
+) -> dict[str, Any]:
+    """Scores of the model in `model_dir` on one split of a pairs table, decoded as `decode` says."""
+    rows = read_split(pairs_path, split)
     if rows.num_rows == 0:
         raise ValueError(f"{pairs_path}: no {split!r} split to compare models on")
-    translator = Translator.load(Path(model_dir), device=resolve_device(decoding.device))
-    beam = max(decoding.beams)
-    results = translator.translate(
-        rows["src"].to_pylist(), beam=beam, alpha=decoding.alpha, batch_tokens=decoding.batch_tokens
-    )
+    translator = Translator.load(Path(model_dir), device=resolve_device(device))
+    results = translator.translate(rows["src"].to_pylist(), decode)
     return score([r.translation for r in results], rows["tgt"].to_pylist())
 
 
@@ -47,16 +44,20 @@ def is_better(candidate: dict[str, Any], current: dict[str, Any] | None) -> bool
 
 
 def consider(
-    run_dir: Path, registry: Registry, decoding: EvaluateConfig, dev_split: str = "valid"
+    run_dir: Path, registry: Registry, evaluate: EvaluateConfig, dev_split: str = "valid"
 ) -> dict[str, Any]:
-    """Score candidate and current model on the candidate's dev split, register, promote if better."""
+    """Score candidate and current model on the candidate's dev split, register, promote if better.
+
+    Both decode with the evaluate stage's widest DecodeConfig, on its device.
+    """
     pairs = RunDir(run_dir).acquire / "pairs.parquet"
-    candidate = dev_scores(Path(run_dir), pairs, dev_split, decoding)
+    decode, device = evaluate.decodings()[-1], evaluate.device
+    candidate = dev_scores(Path(run_dir), pairs, dev_split, decode, device)
     card = registry.register(run_dir, scores={dev_split: candidate})
     current_id = registry.current(card["pair"])
     current = None
     if current_id is not None and current_id != card["model_id"]:
-        current = dev_scores(registry.model_dir(current_id), pairs, dev_split, decoding)
+        current = dev_scores(registry.model_dir(current_id), pairs, dev_split, decode, device)
     if current_id == card["model_id"]:
         promoted, reason = False, "the candidate is already the current model"
     elif is_better(candidate, current):

@@ -274,7 +274,7 @@ _GLOB_CHARS = frozenset("*?[")
 
 
 @dataclass(frozen=True)
-class Source:
+class InputDocument:
     """One input document: its id (its output path under docs/), where it is, its format."""
 
     doc_id: str
@@ -282,7 +282,7 @@ class Source:
     kind: str  # a SUFFIXES value, "unsupported" or "missing"
 
 
-def iter_sources(inputs: list[str | Path]) -> Iterator[Source]:
+def iter_inputs(inputs: list[str | Path]) -> Iterator[InputDocument]:
     """Input documents in a fixed order: folders walked sorted, globs sorted, files as given.
 
     doc_id is the path relative to the folder, or to the glob's folder part, or the file name
@@ -297,20 +297,20 @@ def iter_sources(inputs: list[str | Path]) -> Iterator[Source]:
             for path in sorted(root.glob(pattern)):
                 rel = path.relative_to(root)
                 if path.is_file() and not any(p.startswith(".") for p in rel.parts):
-                    yield _source(rel.as_posix(), path, strict=True)
+                    yield _input(rel.as_posix(), path, strict=True)
         elif Path(text).is_dir():
             root = Path(text)
             for path in _walk(root):
-                yield _source(path.relative_to(root).as_posix(), path, strict=True)
+                yield _input(path.relative_to(root).as_posix(), path, strict=True)
         elif Path(text).exists():
-            yield _source(Path(text).name, Path(text), strict=False)
+            yield _input(Path(text).name, Path(text), strict=False)
         else:
-            yield Source(Path(text).name or text, text, "missing")
+            yield InputDocument(Path(text).name or text, text, "missing")
 
 
-def _source(doc_id: str, path: Path, strict: bool) -> Source:
+def _input(doc_id: str, path: Path, strict: bool) -> InputDocument:
     kind = SUFFIXES.get(path.suffix.lower(), "unsupported" if strict else "txt")
-    return Source(doc_id, str(path), kind)
+    return InputDocument(doc_id, str(path), kind)
 
 
 def _glob_root(pattern: str) -> tuple[Path, str]:

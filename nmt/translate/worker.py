@@ -22,14 +22,11 @@ from pathlib import Path
 
 import torch
 
-from nmt.translate.job import (
-    TranslateConfig,
-    TranslateJob,
-    Translator,
-    find_checkpoint,
-    translate_shard,
-    translate_shared,
-)
+from nmt.model.checkpoint import find_checkpoint
+from nmt.translate.config import TranslateConfig
+from nmt.translate.job import TranslateJob
+from nmt.translate.shard import translate_shard, translate_shared
+from nmt.translate.translator import Translator
 
 _LOCK = threading.Lock()  # one load at a time: concurrent first shards would each load the model
 

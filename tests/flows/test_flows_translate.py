@@ -14,7 +14,7 @@ from test_translate_resume import tree_bytes
 from flows.translate import translate
 from nmt import report
 from nmt.core.rundir import RunDir
-from nmt.translate.job import TranslateConfig, run_translate
+from nmt.translate import TranslateConfig, run_translate
 
 DOCS, PARAGRAPHS, PER_PARAGRAPH = 8, 2, 3
 SHARDS = DOCS + 1  # and dup.txt, a copy of doc0.txt: its sentences are shared by two shards

@@ -1,0 +1,34 @@
+"""The settings of a translation job: decoding (nmt.model.search.DecodeConfig) plus the job's I/O."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from nmt.core.device import DeviceName
+from nmt.model.search import DecodeConfig, nest_decoding
+
+
+class TranslateConfig(BaseModel):
+    """Settings of a translation job: its decoding, and where and how it reads and runs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decode: DecodeConfig = Field(default_factory=DecodeConfig, description="how sentences are decoded")
+    device: DeviceName = Field(
+        "cpu", description='torch device (cpu, cuda, cuda:1, ...); "auto": CUDA if present'
+    )
+    threads: int | None = Field(
+        None, gt=0, description="torch CPU threads (set for the whole process); None: torch's default"
+    )
+    shard_bytes: int = Field(
+        250_000, gt=0, description="input bytes per shard (about 2-3k sentences); documents are never split"
+    )
+    max_sentence_chars: int = Field(
+        2000, gt=0, description="longer sentences are kept untranslated and reported as errors"
+    )
+    id_column: str = Field("id", description="JSONL/Parquet inputs: the record id column")
+    text_column: str = Field("text", description="JSONL/Parquet inputs: the text column")
+    job_id: str | None = Field(None, description="default: the output folder's name")
+    progress: bool = Field(True, description="show a tqdm progress bar")
+
+    _flat_decoding = model_validator(mode="before")(nest_decoding)  # beam=5 means decode.beam=5
