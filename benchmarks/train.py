@@ -32,7 +32,6 @@ import json  # noqa: E402
 import platform  # noqa: E402
 import resource  # noqa: E402
 import subprocess  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -46,7 +45,9 @@ from nmt.core.schema import PAIRS  # noqa: E402
 from nmt.model.bahdanau import count_parameters  # noqa: E402
 from nmt.model.batching import DataPosition, TokenData, plan_epoch  # noqa: E402
 from nmt.text.tokenization import TokenizeConfig, run_tokenize  # noqa: E402
-from nmt.train.trainer import Distributed, TrainConfig, Trainer  # noqa: E402
+from nmt.train.config import TrainConfig  # noqa: E402
+from nmt.train.distributed import Distributed  # noqa: E402
+from nmt.train.trainer import Trainer  # noqa: E402
 
 ROOT = Path(_HERE).parent
 CORPUS = ROOT.parent / "shared" / "corpora" / "multi30k"
@@ -104,8 +105,7 @@ def child(variant: str, seconds: float, batch_tokens: int, warmup_steps: int = 3
     """
     device, precision, *extra = variant.split("-")
     cfg = train_config(device, precision == "bf16", batch_tokens, input_feeding="inputfeed" in extra)
-    with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(tokenize_dir(), cfg, Path(tmp), Distributed())
+    trainer = Trainer(tokenize_dir(), cfg, Distributed())
     groups = trainer.stream.groups(DataPosition())
     for _ in range(warmup_steps):
         trainer.train_step(next(groups)[0])

@@ -9,6 +9,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger, runtime, task
 from prefect.artifacts import create_markdown_artifact
+from pydantic import BaseModel
 
 from flows.acquire import acquire
 from flows.evaluate import evaluate
@@ -20,7 +21,15 @@ from nmt.ops.recipes import describe, pipeline_config
 from nmt.ops.registry import Registry
 from nmt.ops.retrain import register_run
 from nmt.ops.summaries import pipeline_line
-from nmt.pipeline import SAMPLE_JOB, PipelineConfig, write_sample_documents
+from nmt.pipeline import SAMPLE_JOB, PipelineConfig, build_model, translation_inputs
+
+# The flow of each stage of nmt.pipeline.BUILD_STAGES (its tasks call the same stage functions).
+STAGE_FLOWS = {"acquire": acquire, "tokenize": tokenize, "train": train, "evaluate": evaluate}
+
+
+def run_stage_flow(name: str, run_dir: Path, cfg: BaseModel) -> dict:
+    """nmt.pipeline's StageRunner for flows: run the stage as its own (sub)flow."""
+    return STAGE_FLOWS[name](run_dir, cfg)
 
 
 def _run_name() -> str:
@@ -31,13 +40,8 @@ def _run_name() -> str:
 @flow(name="nmt-pipeline", flow_run_name=_run_name)
 def pipeline(cfg: PipelineConfig) -> dict:
     """Run every stage into one run directory and return its report."""
-    run_dir = cfg.run_dir()
-    acquire(run_dir, cfg.acquire)
-    tokenize(run_dir, cfg.tokenize)
-    train(run_dir, cfg.train)
-    evaluate(run_dir, cfg.evaluate)
-    inputs = cfg.documents or [write_sample_documents(run_dir)]
-    translate(run_dir, inputs, cfg.translate, SAMPLE_JOB)
+    run_dir = build_model(cfg, run_stage_flow)
+    translate(run_dir, translation_inputs(cfg, run_dir), cfg.translate, SAMPLE_JOB)
     result = report.load(run_dir)
     create_markdown_artifact(report.to_markdown(result), key="run-report")
     get_run_logger().info(pipeline_line(result))

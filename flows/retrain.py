@@ -6,17 +6,15 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from flows.acquire import acquire
-from flows.evaluate import evaluate
 from flows.gpu import gpu_slot
-from flows.tokenize import tokenize
-from flows.train import train
+from flows.pipeline import run_stage_flow
 from nmt import report
 from nmt.evaluate.scores import EvaluateConfig
 from nmt.ops.recipes import pipeline_config
 from nmt.ops.registry import Registry
 from nmt.ops.retrain import consider
 from nmt.ops.summaries import retrain_line, retrain_markdown
+from nmt.pipeline import build_model
 
 
 @task(name="compare-and-promote")
@@ -39,11 +37,7 @@ def retrain(
 ) -> dict:
     """Train a candidate on `corpus` (any PipelineConfig fields in `overrides`) and consider it."""
     cfg = pipeline_config(corpus, pair, preset, max_minutes, run_root, overrides)
-    run_dir = cfg.run_dir()
-    acquire(run_dir, cfg.acquire)
-    tokenize(run_dir, cfg.tokenize)
-    train(run_dir, cfg.train)
-    evaluate(run_dir, cfg.evaluate)
+    run_dir = build_model(cfg, run_stage_flow)
     decision = promote_task(run_dir, registry, cfg.evaluate, dev_split)
     markdown = report.to_markdown(report.load(run_dir)) + "\n" + retrain_markdown(decision)
     create_markdown_artifact(markdown, key="retrain-report")

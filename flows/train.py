@@ -8,7 +8,7 @@ from prefect.artifacts import create_table_artifact
 
 from flows.gpu import gpu_slot
 from nmt.pipeline import train_stage
-from nmt.train.trainer import TrainConfig
+from nmt.train.config import TrainConfig
 
 
 def _publish_metrics(run_name: str):

@@ -26,7 +26,7 @@ from nmt.ops.inbox import InboxConfig, run_inbox
 from nmt.ops.registry import Registry
 from nmt.ops.retrain import run_retrain
 from nmt.text.tokenization import TokenizeConfig
-from nmt.train.trainer import TrainConfig
+from nmt.train.config import TrainConfig
 from nmt.translate.config import TranslateConfig
 from nmt.translate.job import run_translate
 

@@ -1,16 +1,19 @@
-"""The stages chained without Prefect; each stage function also records its summary in the report.
+"""The stages chained; each stage function also records its summary in the report.
 
-The Prefect flows in flows/ call the same `*_stage` functions inside their tasks, and the CLI's
-`nmt run` calls `run_pipeline`, so both paths do identical work.
+The chain is written once, here: `build_model` runs `BUILD_STAGES` in order through a
+`StageRunner` (by default `run_stage`, the plain `*_stage` functions). The Prefect flows pass a
+runner that starts each stage's flow instead (tasks with retries, artifacts), whose tasks call
+the same `*_stage` functions; the CLI's `nmt run` calls `run_pipeline`. Both paths do identical
+work in the same order.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -22,7 +25,8 @@ from nmt.core.rundir import RunDir
 from nmt.data.acquire import AcquireConfig, GeneratedSource, run_acquire
 from nmt.evaluate.scores import EvaluateConfig, run_evaluate
 from nmt.text.tokenization import TokenizeConfig, run_tokenize
-from nmt.train.trainer import TrainConfig, run_train
+from nmt.train.config import TrainConfig
+from nmt.train.run import run_train
 from nmt.translate.job import TranslateConfig, run_translate
 
 log = logging.getLogger(__name__)
@@ -135,20 +139,43 @@ def write_sample_documents(
     return folder
 
 
-def build_model(cfg: PipelineConfig) -> Path:
-    """Run acquire, tokenize, train and evaluate into a new run directory; return it."""
+# The stages that build a model, in order; each reads its settings from PipelineConfig.<name>.
+BUILD_STAGES: Sequence[str] = ("acquire", "tokenize", "train", "evaluate")
+
+
+class StageRunner(Protocol):
+    """Runs one stage of BUILD_STAGES by name into run_dir with that stage's settings."""
+
+    def __call__(self, name: str, run_dir: Path, cfg: BaseModel) -> dict[str, Any]: ...
+
+
+def run_stage(name: str, run_dir: Path, cfg: BaseModel) -> dict[str, Any]:
+    """Run the stage `name` of BUILD_STAGES in this process (no Prefect); return its summary."""
+    stages: dict[str, Callable[[Path, Any], dict[str, Any]]] = {
+        "acquire": acquire_stage,
+        "tokenize": tokenize_stage,
+        "train": train_stage,
+        "evaluate": evaluate_stage,
+    }
+    return stages[name](run_dir, cfg)
+
+
+def build_model(cfg: PipelineConfig, runner: StageRunner = run_stage) -> Path:
+    """Run BUILD_STAGES (acquire, tokenize, train, evaluate) into a new run directory; return it."""
     run_dir = cfg.run_dir()
     log.info("run directory: %s", run_dir)
-    acquire_stage(run_dir, cfg.acquire)
-    tokenize_stage(run_dir, cfg.tokenize)
-    train_stage(run_dir, cfg.train)
-    evaluate_stage(run_dir, cfg.evaluate)
+    for name in BUILD_STAGES:
+        runner(name, run_dir, getattr(cfg, name))
     return run_dir
+
+
+def translation_inputs(cfg: PipelineConfig, run_dir: Path) -> list[Path]:
+    """The documents the pipeline translates: cfg.documents, or a sample of the test split."""
+    return cfg.documents or [write_sample_documents(run_dir)]
 
 
 def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
     """Build a model (build_model), then translate documents with it; return the report."""
     run_dir = build_model(cfg)
-    inputs = cfg.documents or [write_sample_documents(run_dir)]
-    translate_stage(run_dir, inputs, cfg.translate, SAMPLE_JOB)
+    translate_stage(run_dir, translation_inputs(cfg, run_dir), cfg.translate, SAMPLE_JOB)
     return report.load(run_dir)

@@ -6,7 +6,7 @@ from nmt.data.acquire import AcquireConfig, GeneratedSource
 from nmt.evaluate.scores import EvaluateConfig
 from nmt.pipeline import PipelineConfig
 from nmt.text.tokenization import TokenizeConfig
-from nmt.train.trainer import TrainConfig
+from nmt.train.config import TrainConfig
 from nmt.translate.config import TranslateConfig
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

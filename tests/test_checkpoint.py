@@ -10,7 +10,6 @@ from nmt.model.bahdanau import Seq2Seq
 from nmt.model.checkpoint import (
     FORMAT,
     UnsafeCheckpointError,
-    average_checkpoints,
     load_checkpoint,
     load_model,
     rng_state,
@@ -104,16 +103,3 @@ def test_foreign_file_is_refused(tmp_path):
     torch.save({"weights": torch.zeros(2)}, path)
     with pytest.raises(ValueError, match="not an"):
         load_checkpoint(path)
-
-
-def test_average_of_two_checkpoints(tmp_path):
-    a, b = tiny_model(0), tiny_model(1)
-    paths = [tmp_path / "a.pt", tmp_path / "b.pt"]
-    for model, path in zip((a, b), paths, strict=True):
-        save_checkpoint(path, {"meta": meta(model), "model": model.state_dict()})
-    save_checkpoint(tmp_path / "avg.pt", average_checkpoints(paths))
-    averaged, info = load_model(tmp_path / "avg.pt")
-    assert info["averaged"] == [str(p) for p in paths]
-    for name, tensor in averaged.state_dict().items():
-        expected = (a.state_dict()[name] + b.state_dict()[name]) / 2
-        assert torch.allclose(tensor, expected, atol=1e-7), name

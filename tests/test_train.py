@@ -20,7 +20,8 @@ from nmt.core.vocab import SPECIAL_IDS
 from nmt.data.synthetic import generate_splits
 from nmt.model.checkpoint import load_checkpoint, load_model
 from nmt.text.tokenization import Tokenizer
-from nmt.train.trainer import TrainConfig, run_train
+from nmt.train.config import TrainConfig
+from nmt.train.run import run_train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -126,13 +127,14 @@ def test_resume_refuses_other_settings(tokenize_dir, tmp_path):
 # Runs `python -m nmt.train` with every step slowed down, so the test can kill it mid-run.
 SLOW_CHILD = """
 import sys, time
-from nmt.train import trainer as train
-step = train.Trainer.train_step
+from nmt.train.run import main
+from nmt.train.trainer import Trainer
+step = Trainer.train_step
 def slow_step(self, group):
     time.sleep(0.02)
     return step(self, group)
-train.Trainer.train_step = slow_step
-train.main(sys.argv[1:])
+Trainer.train_step = slow_step
+main(sys.argv[1:])
 """
 
 
@@ -201,7 +203,7 @@ def test_ddp_step_matches_single_process(tokenize_dir, tmp_path):
         torch.testing.assert_close(a[name], b[name], rtol=1e-5, atol=1e-6, msg=name)
 
 
-def test_warmup_plateau_decay_adadelta_and_averaging(tokenize_dir, tmp_path):
+def test_warmup_plateau_decay_and_adadelta(tokenize_dir, tmp_path):
     cfg = config(
         optimizer="adadelta",
         max_steps=20,
@@ -211,16 +213,11 @@ def test_warmup_plateau_decay_adadelta_and_averaging(tokenize_dir, tmp_path):
         decay_patience=1,
         decay_factor=0.5,
         best_metric="loss",
-        average_last=2,
     )
-    summary = run_train(tokenize_dir, cfg, tmp_path)
+    run_train(tokenize_dir, cfg, tmp_path)
     rows = metrics(tmp_path)
     assert rows[0]["lr"] == pytest.approx(1e-9 * 6 / 10)  # warm-up: step 5 sets the rate of step 6
     assert rows[-1]["lr"] < 1e-9  # no progress at lr 1e-9: the plateau decay halved it
-    averaged, meta = load_model(summary["checkpoints"]["averaged"])
-    assert meta["step"] == 20 and len(meta["averaged"]) == 2
-    steps = sorted((tmp_path / "checkpoints").glob("step-*.pt"))
-    assert [p.name for p in steps] == ["step-00000015.pt", "step-00000020.pt"]
 
 
 def test_on_validation_receives_every_metrics_record(tokenize_dir, tmp_path):
@@ -232,7 +229,9 @@ def test_on_validation_receives_every_metrics_record(tokenize_dir, tmp_path):
 
 def test_subword_sampling_reads_a_sampled_copy_per_epoch(tmp_path):
     from nmt.model.batching import TokenData, make_batch
-    from nmt.train.trainer import Distributed, Trainer
+    from nmt.train.distributed import Distributed
+    from nmt.train.loop import Loop
+    from nmt.train.trainer import Trainer
 
     tok_dir = make_tokenize_dir(tmp_path / "tok", n_train=60, n_valid=5)
     with pytest.raises(FileNotFoundError, match="sampled"):
@@ -254,11 +253,9 @@ def test_subword_sampling_reads_a_sampled_copy_per_epoch(tmp_path):
             schema=TOKENS,
         )
         write_parquet(tok_dir / "sampled" / f"train-{k}.parquet", table)
-    (tmp_path / "out").mkdir()
     cfg = config(max_epochs=2, valid_every=1000, subword_sampling=True)
-    trainer = Trainer(tok_dir, cfg, tmp_path / "out", Distributed())
-    trainer.checkpoints.mkdir(parents=True)
-    assert trainer.run()["epochs"] == 2
+    trainer = Trainer(tok_dir, cfg, Distributed())
+    assert Loop(trainer, tmp_path / "out").run()["epochs"] == 2
     stream = trainer.stream
     assert stream.epoch == 1 and trainer.train_data is stream.data_of(1)  # the copy it trained on
     differs = 0
@@ -283,3 +280,15 @@ def test_subword_sampling_reads_a_sampled_copy_per_epoch(tmp_path):
     (tok_dir / "sampled" / "train-0.parquet").unlink()  # no manifest: K = highest copy + 1
     with pytest.raises(FileNotFoundError, match=str(tok_dir / "sampled")):
         run_train(tok_dir, cfg, tmp_path / "other")
+
+
+def test_device_accepts_what_resolve_device_accepts():
+    from nmt.train.distributed import Distributed, process_group
+
+    assert config(device="cuda:1").device == "cuda:1"
+    assert config(device="cpu").device == "cpu"
+    with pytest.raises(ValueError, match="'gpu0' is not a torch device"):
+        config(device="gpu0")
+    one_gpu = pytest.raises(ValueError, match="names one GPU; under torchrun use 'cuda'")
+    with one_gpu, process_group(Distributed(rank=0, world=2), "cuda:1"):
+        pass

@@ -71,6 +71,17 @@ class TokenData:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def head(self, n: int) -> TokenData:
+        """The first n sentences (all of them when n >= len), sharing this data's arrays."""
+        n = min(n, len(self))
+        return TokenData(
+            self.ids[:n],
+            self.src_values[: self.src_offsets[n]],
+            self.src_offsets[: n + 1],
+            self.tgt_values[: self.tgt_offsets[n]],
+            self.tgt_offsets[: n + 1],
+        )
+
     @property
     def src_lens(self) -> np.ndarray:
         """Source lengths in pieces (no EOS), [N]."""

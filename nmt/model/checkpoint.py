@@ -12,7 +12,7 @@ A checkpoint is a dict of tensors and plain containers, numbers and strings only
     data        the data position: epoch, batch
     rng         python / numpy / torch (/ cuda) generator states, as tensors
 
-Inference needs `meta` and `model` only (an averaged checkpoint holds just those).
+Inference needs `meta` and `model` only.
 """
 
 from __future__ import annotations
@@ -103,22 +103,3 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Se
     model = Seq2Seq(ModelConfig(**meta["model_config"]), meta["src_vocab"], meta["tgt_vocab"])
     model.load_state_dict(checkpoint["model"])
     return model.to(device).eval(), meta
-
-
-def average_checkpoints(paths: list[str | Path]) -> dict[str, Any]:
-    """An inference checkpoint (meta of the last, model = mean of the models) of `paths`."""
-    if not paths:
-        raise ValueError("no checkpoints to average")
-    total: dict[str, torch.Tensor] = {}
-    for path in paths:
-        checkpoint = load_checkpoint(path)
-        for name, tensor in checkpoint["model"].items():
-            if name in total:
-                total[name] += tensor.double()
-            else:
-                total[name] = tensor.double()
-    model = {
-        name: (tensor / len(paths)).to(checkpoint["model"][name].dtype) for name, tensor in total.items()
-    }
-    meta = {**checkpoint["meta"], "averaged": [str(p) for p in paths]}
-    return {"meta": meta, "model": model}

@@ -10,7 +10,7 @@ from nmt.data.acquire import AcquireConfig, CatalogueSource, DirectorySource, Ge
 from nmt.ops.registry import parse_pair
 from nmt.pipeline import PipelineConfig
 from nmt.text.tokenization import TokenizeConfig
-from nmt.train.trainer import TrainConfig
+from nmt.train.config import TrainConfig
 
 GENERATED_PAIR = "en-xx"  # the languages of nmt.data.synthetic
 CATALOGUE = get_args(CatalogueSource.model_fields["corpus"].annotation)

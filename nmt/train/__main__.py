@@ -1,5 +1,5 @@
 """`python -m nmt.train` (or `torchrun ... -m nmt.train`): train with a JSON TrainConfig."""
 
-from nmt.train.trainer import main
+from nmt.train.run import main
 
 main()

@@ -1,0 +1,46 @@
+"""Validation on the dev split: teacher-forced loss and BLEU of batched greedy output."""
+
+from __future__ import annotations
+
+import sacrebleu
+import torch
+
+from nmt.model.bahdanau import Seq2Seq, sequence_loss
+from nmt.model.batching import TokenData, make_batch, plan_sorted
+from nmt.model.search import greedy, length_limit
+from nmt.text.tokenization import Tokenizer
+
+
+class Validator:
+    """Scores a model on dev data in batches of `batch_tokens` padded tokens."""
+
+    def __init__(
+        self,
+        data: TokenData,
+        tokenizer: Tokenizer,
+        batch_tokens: int,
+        device: torch.device,
+        autocast: torch.autocast,
+    ):
+        self.data, self.tokenizer, self.batch_tokens = data, tokenizer, batch_tokens
+        self.device, self.autocast = device, autocast
+        self.references = tokenizer.decode_tgt([data.tgt(i).tolist() for i in range(len(data))])
+
+    @torch.no_grad()
+    def __call__(self, model: Seq2Seq) -> dict[str, float]:
+        """Teacher-forced loss per target token and BLEU of batched greedy output on dev."""
+        model = model.eval()
+        loss_sum = torch.zeros((), device=self.device)
+        tokens = 0
+        hyps: list[list[int]] = [[] for _ in range(len(self.data))]
+        for index in plan_sorted(self.data, self.batch_tokens):
+            batch = make_batch(self.data, index).to(self.device)
+            with self.autocast:
+                logits, _ = model(batch.src, batch.src_len, batch.tgt_in)
+                outputs = greedy(model, batch.src, batch.src_len, length_limit(batch.src_len))
+            loss_sum += sequence_loss(logits, batch.tgt_out)
+            tokens += batch.n_tgt_tokens
+            for row, i in enumerate(index):
+                hyps[i] = outputs[row][0].tokens
+        bleu = sacrebleu.corpus_bleu(self.tokenizer.decode_tgt(hyps), [self.references])
+        return {"valid_loss": float(loss_sum) / max(tokens, 1), "valid_bleu": bleu.score}
