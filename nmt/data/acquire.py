@@ -455,7 +455,7 @@ _PENDING = pa.schema(
         pa.field("alignment", pa.string()),
     ]
 )
-_SCRATCH = {"rows": 1 << 15, "compression": "lz4", "use_dictionary": False}
+_SCRATCH = {"rows": 1 << 15, "compression": "none", "use_dictionary": False}
 _BATCH = 1 << 14  # pairs deduplicated (and their rejects written) together
 _LINE_BITS = 40  # a first occurrence is stored as (origin name index << 40) | line
 
@@ -481,6 +481,7 @@ class _Collector:
         self.dedupe = cleaning.enabled and cleaning.dedupe
         self.seen = DigestMap()
         self.names: dict[str, int] = {}
+        self.last_name, self.last_index = "", 0  # the name of the last _code, and its index
         self.events: list[Reject | tuple[str, str, str, RawPair]] = []  # a batch, in reading order
         self.reject_rows: list[tuple] = []
         self.spills: dict[str, RowGroupWriter] = {}
@@ -529,7 +530,9 @@ class _Collector:
         codes = assign_splits(keys[0], keys[1], split_cfg)
         del keys, self.pending_keys
         done = 0
-        for batch in pq.ParquetFile(self.pending.path).iter_batches(batch_size=_BATCH):
+        pending = pq.ParquetFile(self.pending.path)
+        for group in range(pending.num_row_groups):  # one at a time: iter_batches reads ahead
+            batch = pending.read_row_group(group)
             columns = [batch.column(name).to_pylist() for name in _PENDING.names]
             rows = zip(*columns, strict=True)
             for code, (src, tgt, raw_src, raw_tgt, origin, line, alignment) in zip(
@@ -543,13 +546,10 @@ class _Collector:
     def flush(self) -> None:
         """Deduplicate the batch against everything kept so far; write its pairs and rejects."""
         pairs = [e for e in self.events if not isinstance(e, Reject)]
-        if self.dedupe and pairs:
-            keys = np.fromiter(
-                (digest(f"{split}\0{src}\0{tgt}") for split, src, tgt, _ in pairs), np.uint64, len(pairs)
-            )
-            found, earlier = self.seen.lookup(keys)
+        keys = [digest(f"{split}\0{src}\0{tgt}") for split, src, tgt, _ in pairs] if self.dedupe else []
+        found, earlier = (a.tolist() for a in self.seen.lookup(np.array(keys, dtype=np.uint64)))
         new: dict[int, int] = {}
-        rows: dict[str, list[tuple]] = {}
+        columns: dict[str, tuple[list, list, list, list]] = {}
         k = 0
         for event in self.events:
             if isinstance(event, Reject):
@@ -557,23 +557,29 @@ class _Collector:
                 continue
             split, src, tgt, item = event
             if self.dedupe:
-                key = int(keys[k])
-                first = int(earlier[k]) if found[k] else new.get(key)
+                key = keys[k]
+                first = earlier[k] if found[k] else new.get(key)
                 k += 1
                 if first is not None:
                     problem = ("duplicate", f"same pair as {self._origin(first)}")
                     self._write_reject(_pair_reject(item, problem))
                     continue
                 new[key] = self._code(item)
-            rows.setdefault(split, []).append((src, tgt, f"{item.origin}:{item.line}", item.alignment))
-            self.counts[split] += 1
-            self.unaligned[split] += item.alignment is None
+            if split not in columns:
+                columns[split] = ([], [], [], [])
+            out = columns[split]
+            out[0].append(src)
+            out[1].append(tgt)
+            out[2].append(f"{item.origin}:{item.line}")
+            out[3].append(item.alignment)
         if new:
             codes = np.fromiter(new.values(), np.uint64, len(new))
             self.seen.add(np.fromiter(new, np.uint64, len(new)), codes)
         self.events = []
-        for split, split_rows in rows.items():
-            self._spill(split).add(_columns(_SPILL, split_rows))
+        for split, out in columns.items():
+            self.counts[split] += len(out[0])
+            self.unaligned[split] += out[3].count(None)
+            self._spill(split).add(pa.table(list(out), schema=_SPILL))
         self._flush_rejects(final=False)
 
     def _write_reject(self, item: Reject) -> None:
@@ -586,8 +592,9 @@ class _Collector:
             self.reject_rows = []
 
     def _code(self, item: RawPair) -> int:
-        index = self.names.setdefault(item.origin, len(self.names))
-        return index << _LINE_BITS | item.line
+        if item.origin != self.last_name:
+            self.last_name, self.last_index = item.origin, self.names.setdefault(item.origin, len(self.names))
+        return self.last_index << _LINE_BITS | item.line
 
     def _origin(self, code: int) -> str:
         names = list(self.names)
@@ -640,7 +647,9 @@ def _write_pairs(out_dir: Path, collector: _Collector) -> dict[str, str]:
                     (out_dir / "gold").mkdir(parents=True, exist_ok=True)
                     talp = stack.enter_context(atomic_path(out_dir / gold[split])).open("w", encoding="utf-8")
                     stack.callback(talp.close)
-                for batch in pq.ParquetFile(path).iter_batches(batch_size=_BATCH):
+                spill = pq.ParquetFile(path)
+                for group in range(spill.num_row_groups):  # one at a time: iter_batches reads ahead
+                    batch = spill.read_row_group(group)
                     n = batch.num_rows
                     ids = pa.array(np.arange(start, start + n, dtype=np.int64))
                     names = pa.array([split] * n, pa.string())
