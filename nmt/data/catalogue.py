@@ -11,8 +11,6 @@ from pathlib import Path
 
 from nmt.data.download import is_url
 
-CORPORA = ("multi30k", "tatoeba")
-
 MULTI30K_URL = (
     "https://raw.githubusercontent.com/multi30k/dataset/"
     "a3d2e0d26b56f3846f66a952536ffed4e401d05a/data/task1/raw"
