@@ -14,6 +14,7 @@ and this code, so a rerun with the same inputs returns the recorded summary and 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -147,12 +148,12 @@ class TableSource(BaseModel):
 
 
 class CatalogueSource(BaseModel):
-    """A corpus of nmt.data.catalogue (multi30k, tatoeba), fetched from its URLs or the mirror."""
+    """A corpus of nmt.data.catalogue (multi30k, tatoeba, wmt14, europarl), from its URLs or the mirror."""
 
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["catalogue"] = "catalogue"
-    corpus: Literal["multi30k", "tatoeba"]
+    corpus: Literal["multi30k", "tatoeba", "wmt14", "europarl"]
     src_lang: str
     tgt_lang: str
     extra_test_sets: bool = Field(True, description="multi30k: also the 2017/2018 test sets")
@@ -367,8 +368,39 @@ def _plan_table(source: TableSource, fetcher: _Fetcher) -> _Plan:
     return plan
 
 
+def _archive_inputs(
+    parts: list[catalogue.ArchivePair], fetcher: _Fetcher, mirror: str | None
+) -> list[_Input]:
+    """Fetch each archive once (checked against its published or first-seen digest) and read its members."""
+    digests_path = fetcher.cache_dir / "sha256.json"
+    digests = read_json(digests_path) if digests_path.is_file() else {}
+    roots: dict[str, tuple[Path, str]] = {}
+    inputs = []
+    for part in parts:
+        archive = part.archive
+        key = f"{archive.corpus}/{archive.name}"
+        if key not in roots:
+            fetched = fetcher(archive.location(mirror), archive.sha256 or digests.get(key), side="archive")
+            if archive.sha256 is None and key not in digests:
+                digests[key] = fetched.sha256
+                write_json(digests_path, digests)
+            dest = fetcher.cache_dir / "extracted" / fetched.sha256[:16]
+            roots[key] = (extract(fetched.path, dest, fetcher.cfg.max_extract_bytes), archive.name)
+        root, name = roots[key]
+        src, tgt = (find_member(root, member, name) for member in (part.src_member, part.tgt_member))
+        src_name, tgt_name = f"{name}/{part.src_member}", f"{name}/{part.tgt_member}"
+        limit = fetcher.cfg.max_extract_bytes
+        items = functools.partial(read_paired, src, tgt, src_name, tgt_name, limit, part.sgml)
+        inputs.append(_Input(src_name, part.split, items))
+    return inputs
+
+
 def _plan_catalogue(source: CatalogueSource, fetcher: _Fetcher, mirror: str | None) -> _Plan:
     plan = _Plan(source.corpus, source.src_lang, source.tgt_lang)
+    if source.corpus in ("wmt14", "europarl"):
+        parts = getattr(catalogue, source.corpus)(source.src_lang, source.tgt_lang)
+        plan.inputs.extend(_archive_inputs(parts, fetcher, mirror))
+        return plan
     if source.corpus == "tatoeba":
         entry = catalogue.tatoeba(source.src_lang, source.tgt_lang)
         table = TableSource(
