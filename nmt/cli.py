@@ -74,7 +74,7 @@ def run(
 def acquire(
     out: Annotated[Path, typer.Option(help="run directory to create or update")],
     corpus: Annotated[
-        str | None, typer.Option(help="generated, or a catalogue corpus: multi30k, tatoeba")
+        str | None, typer.Option(help="generated, or a catalogue corpus: multi30k, tatoeba, wmt14, europarl")
     ] = None,
     source: Annotated[
         str | None, typer.Option(help="a folder / base URL of <split>.<lang>[.gz] files")

@@ -210,7 +210,7 @@ def test_multi30k_through_mirror_over_http(corpora_server, tmp_path, monkeypatch
 def test_tatoeba_through_mirror_keeps_translations_together(corpora_server, tmp_path):
     source = {"kind": "catalogue", "corpus": "tatoeba", "src_lang": "en", "tgt_lang": "fr"}
     summary = run_acquire(cfg(source, tmp_path, mirror=corpora_server.url), tmp_path / "out")
-    assert summary["counts"] == {"train": 160616, "valid": 3207, "test": 3304}
+    assert summary["counts"] == {"train": 160498, "valid": 3354, "test": 3275}
     assert summary["rejects"] == {"duplicate": 2, "length_ratio": 1}
     assert summary["files"][0]["name"] == "fra-eng.zip" and summary["files"][0]["verified"]
     rows = read_pairs(tmp_path / "out")
@@ -379,14 +379,25 @@ def test_tmx_reader_in_zip_with_seeded_split(tmp_path):
 
 
 def test_seeded_split_keeps_groups_and_fractions():
-    from nmt.data.splitting import SplitConfig, assign_splits
+    import numpy as np
+
+    from nmt.data.splitting import SPLITS, SplitConfig, assign_splits, sentence_key
 
     pairs = [(f"s{i // 3}", f"t{i}") for i in range(3000)] + [("x", "t0")]  # "x" shares t0 with s0
-    splits = assign_splits(pairs, SplitConfig(valid=0.1, test=0.2, seed=7))
+    pairs += [(f"c{i}", f"d{i // 2}") for i in range(50)]  # a chain through shared targets
+    pairs += [(f"c{i}", f"d{(i + 1) // 2}") for i in range(50)]
+
+    def splits_of(pairs: list[tuple[str, str]]) -> list[str]:
+        keys = [np.array([sentence_key(p[side]) for p in pairs], np.uint64) for side in (0, 1)]
+        return [SPLITS[c] for c in assign_splits(*keys, SplitConfig(valid=0.1, test=0.2, seed=7))]
+
+    splits = splits_of(pairs)
     by_src: dict[str, set[str]] = {}
     for (src, _), split in zip(pairs, splits, strict=True):
         by_src.setdefault(src, set()).add(split)
     assert all(len(s) == 1 for s in by_src.values()) and by_src["x"] == by_src["s0"]
+    assert len({split for (src, _), split in zip(pairs, splits, strict=True) if src[0] == "c"}) == 1
     share = {k: splits.count(k) / len(splits) for k in ("train", "valid", "test")}
     assert 0.6 < share["train"] < 0.8 and 0.05 < share["valid"] < 0.15 and 0.15 < share["test"] < 0.25
-    assert assign_splits(pairs[::-1], SplitConfig(valid=0.1, test=0.2, seed=7)) == splits[::-1]
+    assert splits_of(pairs[::-1]) == splits[::-1]
+    assert splits_of([(t, s) for s, t in pairs]) == splits  # the same groups with the sides swapped

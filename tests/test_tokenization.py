@@ -14,7 +14,7 @@ import pytest
 
 from nmt.core import vocab
 from nmt.core.schema import PAIRS, TOKENS
-from nmt.text.spm_training import sample_sentences
+from nmt.text.spm_training import write_sentences
 from nmt.text.token_shards import MAX_LEN, LengthStats
 from nmt.text.tokenization import (
     TokenizeConfig,
@@ -22,8 +22,19 @@ from nmt.text.tokenization import (
     iter_tokens,
     read_tokens,
     run_tokenize,
-    tokens_metadata,
 )
+
+
+def tokens_metadata(tokenize_dir: Path, split: str) -> dict[str, str]:
+    """The schema metadata of a split's TOKENS file."""
+    meta = pq.read_schema(Path(tokenize_dir) / f"{split}.parquet").metadata or {}
+    return {k.decode(): v.decode() for k, v in meta.items()}
+
+
+def normalized(sp, texts: list[str]) -> list[str]:
+    """The texts as the model normalizes them: what decode(encode(x)) returns."""
+    return [sp.normalize(t).replace("\u2581", " ").removeprefix(" ") for t in texts]
+
 
 HARD = [
     "Ça va\u00a0? Oui\u202f! 12\u00a0000 euros.",  # no-break and narrow no-break spaces
@@ -73,14 +84,12 @@ def test_round_trip_is_the_normalized_text(corpus, tmp_path, normalization, mode
     run_tokenize(corpus[0], cfg, tmp_path)
     tok = Tokenizer.load(tmp_path)
     texts = [*HARD, "unseen ✈ ∮ 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 ሰላም"]
-    for encode, decode, normalize in (
-        (tok.encode_src, tok.decode_src, tok.normalize_src),
-        (tok.encode_tgt, tok.decode_tgt, tok.normalize_tgt),
-    ):
+    sides = ((tok.encode_src, tok.src.decode, tok.src), (tok.encode_tgt, tok.decode_tgt, tok.tgt))
+    for encode, decode, sp in sides:
         ids = encode(texts)
-        assert decode(ids) == normalize(texts)
+        assert decode(ids) == normalized(sp, texts)
         assert all(vocab.BOS not in x and vocab.EOS not in x for x in ids)
-    norm = tok.normalize_src(HARD)
+    norm = normalized(tok.src, HARD)
     if normalization == "nmt_nfkc":
         # NFKC: no-break spaces become spaces, marks compose, compatibility forms fold.
         assert norm[0] == "Ça va ? Oui ! 12 000 euros."
@@ -180,8 +189,8 @@ def test_one_model_per_language(corpus, tmp_path):
     assert not tok.joint and set(summary["models"]) == {"src", "tgt"}
     assert tok.src.serialized_model_proto() != tok.tgt.serialized_model_proto()
     table = read_tokens(tmp_path, "valid")
-    assert tok.decode_tgt(table["tgt_ids"].to_pylist()[:5]) == tok.normalize_tgt(
-        [r["tgt"] for r in corpus[1] if r["split"] == "valid"][:5]
+    assert tok.decode_tgt(table["tgt_ids"].to_pylist()[:5]) == normalized(
+        tok.tgt, [r["tgt"] for r in corpus[1] if r["split"] == "valid"][:5]
     )
     meta = table.schema.metadata
     assert meta[b"nmt.tokenizer.sha256"].decode() == tok.sha256
@@ -219,7 +228,7 @@ def test_sampled_copies_and_sampling_encode(corpus, tmp_path):
     assert summary["sampled"]["train-0"]["rows"] == plain.num_rows
     for table in copies:
         assert table["id"].equals(plain["id"])
-        assert tok.decode_src(table["src_ids"].to_pylist()) == tok.decode_src(plain["src_ids"].to_pylist())
+        assert tok.src.decode(table["src_ids"].to_pylist()) == tok.src.decode(plain["src_ids"].to_pylist())
     assert not copies[0]["src_ids"].equals(plain["src_ids"])
     assert not copies[0]["src_ids"].equals(copies[1]["src_ids"])
     assert tokens_metadata(tmp_path, "train")["nmt.tokenizer.sha256"] == tok.sha256
@@ -228,17 +237,34 @@ def test_sampled_copies_and_sampling_encode(corpus, tmp_path):
     sampled = tok.encode_src(texts, sample=True, alpha=0.1)
     assert len({tuple(x) for x in sampled}) > 1
     assert tok.encode_src(texts, sample=True, alpha=0.1) != sampled
-    assert tok.decode_src(sampled) == tok.normalize_src(texts)
+    assert tok.src.decode(sampled) == normalized(tok.src, texts)
 
 
-def test_input_sampling_is_seeded(corpus):
+def test_input_sampling_is_seeded(corpus, tmp_path):
     pairs = pq.ParquetFile(corpus[0])
-    a = sample_sentences(pairs, ["src", "tgt"], "train", 100, seed=1)
+    train = [r for r in corpus[1] if r["split"] == "train"]
+
+    def sample(columns: list[str], limit: int, seed: int, shuffle: bool = True) -> list[str]:
+        path = tmp_path / "sentences.txt"
+        count = write_sentences(pairs, columns, "train", limit, seed, shuffle, path)
+        lines = path.read_text(encoding="utf-8").splitlines()
+        assert count == len(lines)
+        return lines
+
+    a = sample(["src", "tgt"], 100, seed=1)
     assert len(a) == 100
-    assert a == sample_sentences(pairs, ["src", "tgt"], "train", 100, seed=1)
-    assert a != sample_sentences(pairs, ["src", "tgt"], "train", 100, seed=2)
-    everything = sample_sentences(pairs, ["src"], "train", 0, seed=1)
-    assert everything == [r["src"] for r in corpus[1] if r["split"] == "train"]
+    assert a == sample(["src", "tgt"], 100, seed=1)
+    assert a != sample(["src", "tgt"], 100, seed=2)
+    assert sample(["src"], 0, seed=1) == [r["src"] for r in train]
+    # Without shuffling: the first sentences in line order, each side's kept in table order.
+    first = sample(["src", "tgt"], 7, seed=1, shuffle=False)
+    assert first == [r["src"] for r in train[:4]] + [r["tgt"] for r in train[:3]]
+
+
+def test_default_sample_trains_on_every_sentence_of_a_small_corpus(corpus, joint):
+    train = [r for r in corpus[1] if r["split"] == "train"]
+    assert joint[1]["spm_sentences"] == {"spm": sum(bool(r["src"]) + bool(r["tgt"]) for r in train)}
+    assert TokenizeConfig().input_sentence_size >= 2 * 160_498  # Tatoeba en-fr: its train split, both sides
 
 
 def test_bad_split_name_is_refused(tmp_path):

@@ -13,35 +13,51 @@ and this code, so a rerun with the same inputs returns the recorded summary and 
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
 import logging
 import os
 import shutil
+import tempfile
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tqdm import tqdm
 
+from nmt.core.atomic import atomic_path, read_json, write_json
+from nmt.core.row_groups import RowGroupWriter
+from nmt.core.schema import PAIRS, REJECTS, SCHEMA_VERSION
 from nmt.data import catalogue
 from nmt.data.archives import extract, find_member, is_archive
-from nmt.core.atomic import read_json, write_json, write_parquet, write_text
-from nmt.data.cleaning import CleaningConfig, Deduper, check_pair, clean_text, escape_raw
+from nmt.data.cleaning import CleaningConfig, check_pair, clean_text, escape_raw
+from nmt.data.digests import DigestMap, digest
 from nmt.data.download import DownloadConfig, Fetched, MissingFile, fetch, is_url, location_name
 from nmt.data.readers import Item, RawPair, Reject, read_jsonl, read_paired, read_parquet, read_tmx, read_tsv
-from nmt.core.schema import PAIRS, REJECTS, SCHEMA_VERSION
-from nmt.data.splitting import SplitConfig, assign_splits
+from nmt.data.splitting import SPLITS, SplitConfig, assign_splits, sentence_key
 
 log = logging.getLogger(__name__)
 
 SPLIT_ALIASES = {"val": "valid", "dev": "valid", "validation": "valid"}
 _MAIN_SPLITS = ("train", "valid", "test")
-_CODE_FILES = ("acquire.py", "archives.py", "catalogue.py", "cleaning.py", "readers.py", "splitting.py")
+_CODE_FILES = (
+    "acquire.py",
+    "archives.py",
+    "catalogue.py",
+    "cleaning.py",
+    "digests.py",
+    "readers.py",
+    "splitting.py",
+)
 _FORMATS = {
     ".tsv": "tsv",
     ".txt": "tsv",
@@ -132,12 +148,12 @@ class TableSource(BaseModel):
 
 
 class CatalogueSource(BaseModel):
-    """A corpus of nmt.data.catalogue (multi30k, tatoeba), fetched from its URLs or the mirror."""
+    """A corpus of nmt.data.catalogue (multi30k, tatoeba, wmt14, europarl), from its URLs or the mirror."""
 
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["catalogue"] = "catalogue"
-    corpus: Literal["multi30k", "tatoeba"]
+    corpus: Literal["multi30k", "tatoeba", "wmt14", "europarl"]
     src_lang: str
     tgt_lang: str
     extra_test_sets: bool = Field(True, description="multi30k: also the 2017/2018 test sets")
@@ -352,8 +368,39 @@ def _plan_table(source: TableSource, fetcher: _Fetcher) -> _Plan:
     return plan
 
 
+def _archive_inputs(
+    parts: list[catalogue.ArchivePair], fetcher: _Fetcher, mirror: str | None
+) -> list[_Input]:
+    """Fetch each archive once (checked against its published or first-seen digest) and read its members."""
+    digests_path = fetcher.cache_dir / "sha256.json"
+    digests = read_json(digests_path) if digests_path.is_file() else {}
+    roots: dict[str, tuple[Path, str]] = {}
+    inputs = []
+    for part in parts:
+        archive = part.archive
+        key = f"{archive.corpus}/{archive.name}"
+        if key not in roots:
+            fetched = fetcher(archive.location(mirror), archive.sha256 or digests.get(key), side="archive")
+            if archive.sha256 is None and key not in digests:
+                digests[key] = fetched.sha256
+                write_json(digests_path, digests)
+            dest = fetcher.cache_dir / "extracted" / fetched.sha256[:16]
+            roots[key] = (extract(fetched.path, dest, fetcher.cfg.max_extract_bytes), archive.name)
+        root, name = roots[key]
+        src, tgt = (find_member(root, member, name) for member in (part.src_member, part.tgt_member))
+        src_name, tgt_name = f"{name}/{part.src_member}", f"{name}/{part.tgt_member}"
+        limit = fetcher.cfg.max_extract_bytes
+        items = functools.partial(read_paired, src, tgt, src_name, tgt_name, limit, part.sgml)
+        inputs.append(_Input(src_name, part.split, items))
+    return inputs
+
+
 def _plan_catalogue(source: CatalogueSource, fetcher: _Fetcher, mirror: str | None) -> _Plan:
     plan = _Plan(source.corpus, source.src_lang, source.tgt_lang)
+    if source.corpus in ("wmt14", "europarl"):
+        parts = getattr(catalogue, source.corpus)(source.src_lang, source.tgt_lang)
+        plan.inputs.extend(_archive_inputs(parts, fetcher, mirror))
+        return plan
     if source.corpus == "tatoeba":
         entry = catalogue.tatoeba(source.src_lang, source.tgt_lang)
         table = TableSource(
@@ -420,77 +467,230 @@ def _fingerprint(cfg: AcquireConfig, plan: _Plan) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
-@dataclass
-class _Tables:
-    """Kept pairs per split and rejects, in reading order."""
+# Scratch tables: kept pairs per split, and pairs waiting for the seeded split.
+_SPILL = pa.schema(
+    [
+        pa.field("src", pa.string(), nullable=False),
+        pa.field("tgt", pa.string(), nullable=False),
+        pa.field("origin", pa.string(), nullable=False),
+        pa.field("alignment", pa.string()),
+    ]
+)
+_PENDING = pa.schema(
+    [
+        pa.field("src", pa.string(), nullable=False),
+        pa.field("tgt", pa.string(), nullable=False),
+        pa.field("raw_src", pa.string()),  # the text as read, where cleaning changed it
+        pa.field("raw_tgt", pa.string()),
+        pa.field("origin", pa.string(), nullable=False),
+        pa.field("line", pa.int64(), nullable=False),
+        pa.field("alignment", pa.string()),
+    ]
+)
+_SCRATCH = {"rows": 1 << 15, "compression": "none", "use_dictionary": False}
+_BATCH = 1 << 14  # pairs deduplicated (and their rejects written) together
+_LINE_BITS = 40  # a first occurrence is stored as (origin name index << 40) | line
 
-    pairs: dict[str, list[tuple[str, str, str, str | None]]] = field(default_factory=dict)
-    rejects: list[Reject] = field(default_factory=list)
+
+def _pair_reject(item: RawPair, problem: tuple[str, str]) -> Reject:
+    return Reject(item.origin, item.line, *problem, escape_raw(f"{item.src}\t{item.tgt}"))
 
 
-def _collect(plan: _Plan, cleaning: CleaningConfig, split_cfg: SplitConfig) -> _Tables:
-    tables = _Tables()
-    deduper = Deduper()
-    pending: list[tuple[str, str, RawPair]] = []  # pairs waiting for the seeded split
+def _columns(schema: pa.Schema, rows: list[tuple]) -> pa.Table:
+    return pa.table([list(c) for c in zip(*rows, strict=True)] if rows else [[]] * len(schema), schema=schema)
 
-    def keep(split: str, src: str, tgt: str, item: RawPair) -> None:
-        origin = f"{item.origin}:{item.line}"
-        first = deduper.first(split, src, tgt, origin) if cleaning.enabled and cleaning.dedupe else None
-        if first is not None:
-            reject(item, ("duplicate", f"same pair as {first}"))
-        else:
-            tables.pairs.setdefault(split, []).append((src, tgt, origin, item.alignment))
 
-    def reject(item: RawPair, problem: tuple[str, str]) -> None:
-        raw = escape_raw(f"{item.src}\t{item.tgt}")
-        tables.rejects.append(Reject(item.origin, item.line, *problem, raw))
+class _Collector:
+    """Cleaned pairs in reading order: deduplicated by digest, spilled per split, rejects streamed.
 
+    Memory holds one batch of pairs, 16 bytes per distinct kept pair (the deduplication digests
+    and where each pair was first seen) and 16 bytes per pair awaiting the seeded split; the
+    text goes to scratch Parquet files under `scratch` as it comes.
+    """
+
+    def __init__(self, scratch: Path, rejects: RowGroupWriter, cleaning: CleaningConfig) -> None:
+        self.scratch, self.rejects_out, self.cleaning = scratch, rejects, cleaning
+        self.dedupe = cleaning.enabled and cleaning.dedupe
+        self.seen = DigestMap()
+        self.names: dict[str, int] = {}
+        self.last_name, self.last_index = "", 0  # the name of the last _code, and its index
+        self.events: list[Reject | tuple[str, str, str, RawPair]] = []  # a batch, in reading order
+        self.reject_rows: list[tuple] = []
+        self.spills: dict[str, RowGroupWriter] = {}
+        self.counts: Counter[str] = Counter()
+        self.unaligned: Counter[str] = Counter()
+        self.reasons: Counter[str] = Counter()
+        self.pending: RowGroupWriter | None = None
+        self.pending_rows: list[tuple] = []
+        self.pending_keys: tuple[array, array] = (array("Q"), array("Q"))
+
+    def reject(self, item: Reject) -> None:
+        """Record a dropped record in reading order."""
+        self.events.append(item)
+        if len(self.events) >= _BATCH:
+            self.flush()
+
+    def reject_pair(self, item: RawPair, problem: tuple[str, str]) -> None:
+        """Record a read pair that a filter dropped, with its raw text."""
+        self.reject(_pair_reject(item, problem))
+
+    def keep(self, split: str, src: str, tgt: str, item: RawPair) -> None:
+        """Record a cleaned pair of a known split (dropped later if it repeats an earlier one)."""
+        self.events.append((split, src, tgt, item))
+        if len(self.events) >= _BATCH:
+            self.flush()
+
+    def hold(self, src: str, tgt: str, item: RawPair) -> None:
+        """Set aside a cleaned pair that needs the seeded split."""
+        if self.pending is None:
+            self.pending = RowGroupWriter(self.scratch / "pending.parquet", _PENDING, **_SCRATCH).__enter__()
+        raw_src, raw_tgt = (None if a == b else a for a, b in ((item.src, src), (item.tgt, tgt)))
+        self.pending_rows.append((src, tgt, raw_src, raw_tgt, item.origin, item.line, item.alignment))
+        self.pending_keys[0].append(sentence_key(src))
+        self.pending_keys[1].append(sentence_key(tgt))
+        if len(self.pending_rows) >= _BATCH:
+            self.pending.add(_columns(_PENDING, self.pending_rows))
+            self.pending_rows = []
+
+    def release(self, split_cfg: SplitConfig) -> None:
+        """Split the pairs set aside, then keep them in reading order."""
+        if self.pending is None:
+            return
+        self.pending.add(_columns(_PENDING, self.pending_rows))
+        self.pending.__exit__(None, None, None)
+        keys = [np.frombuffer(k, dtype=np.uint64) for k in self.pending_keys]
+        codes = assign_splits(keys[0], keys[1], split_cfg)
+        del keys, self.pending_keys
+        done = 0
+        pending = pq.ParquetFile(self.pending.path)
+        for group in range(pending.num_row_groups):  # one at a time: iter_batches reads ahead
+            batch = pending.read_row_group(group)
+            columns = [batch.column(name).to_pylist() for name in _PENDING.names]
+            rows = zip(*columns, strict=True)
+            for code, (src, tgt, raw_src, raw_tgt, origin, line, alignment) in zip(
+                codes[done : done + batch.num_rows], rows, strict=True
+            ):
+                item = RawPair(origin, line, raw_src or src, raw_tgt or tgt, None, alignment)
+                self.keep(SPLITS[code], src, tgt, item)
+            done += batch.num_rows
+        self.pending.path.unlink()
+
+    def flush(self) -> None:
+        """Deduplicate the batch against everything kept so far; write its pairs and rejects."""
+        pairs = [e for e in self.events if not isinstance(e, Reject)]
+        keys = [digest(f"{split}\0{src}\0{tgt}") for split, src, tgt, _ in pairs] if self.dedupe else []
+        found, earlier = (a.tolist() for a in self.seen.lookup(np.array(keys, dtype=np.uint64)))
+        new: dict[int, int] = {}
+        columns: dict[str, tuple[list, list, list, list]] = {}
+        k = 0
+        for event in self.events:
+            if isinstance(event, Reject):
+                self._write_reject(event)
+                continue
+            split, src, tgt, item = event
+            if self.dedupe:
+                key = keys[k]
+                first = earlier[k] if found[k] else new.get(key)
+                k += 1
+                if first is not None:
+                    problem = ("duplicate", f"same pair as {self._origin(first)}")
+                    self._write_reject(_pair_reject(item, problem))
+                    continue
+                new[key] = self._code(item)
+            if split not in columns:
+                columns[split] = ([], [], [], [])
+            out = columns[split]
+            out[0].append(src)
+            out[1].append(tgt)
+            out[2].append(f"{item.origin}:{item.line}")
+            out[3].append(item.alignment)
+        if new:
+            codes = np.fromiter(new.values(), np.uint64, len(new))
+            self.seen.add(np.fromiter(new, np.uint64, len(new)), codes)
+        self.events = []
+        for split, out in columns.items():
+            self.counts[split] += len(out[0])
+            self.unaligned[split] += out[3].count(None)
+            self._spill(split).add(pa.table(list(out), schema=_SPILL))
+        self._flush_rejects(final=False)
+
+    def _write_reject(self, item: Reject) -> None:
+        self.reject_rows.append((item.origin, item.line, item.reason, item.detail, item.raw))
+        self.reasons[item.reason] += 1
+
+    def _flush_rejects(self, final: bool) -> None:
+        if self.reject_rows and (final or len(self.reject_rows) >= _BATCH):
+            self.rejects_out.add(_columns(REJECTS, self.reject_rows))
+            self.reject_rows = []
+
+    def _code(self, item: RawPair) -> int:
+        if item.origin != self.last_name:
+            self.last_name, self.last_index = item.origin, self.names.setdefault(item.origin, len(self.names))
+        return self.last_index << _LINE_BITS | item.line
+
+    def _origin(self, code: int) -> str:
+        names = list(self.names)
+        return f"{names[code >> _LINE_BITS]}:{code & ((1 << _LINE_BITS) - 1)}"
+
+    def _spill(self, split: str) -> RowGroupWriter:
+        if split not in self.spills:
+            path = self.scratch / f"split-{len(self.spills)}.parquet"
+            self.spills[split] = RowGroupWriter(path, _SPILL, **_SCRATCH).__enter__()
+        return self.spills[split]
+
+    def finish(self) -> None:
+        """Write what is buffered and close the scratch files."""
+        self.flush()
+        self._flush_rejects(final=True)
+        for spill in self.spills.values():
+            spill.__exit__(None, None, None)
+
+
+def _collect(plan: _Plan, cleaning: CleaningConfig, split_cfg: SplitConfig, collector: _Collector) -> None:
     for inp in plan.inputs:
         for item in tqdm(inp.items(), desc=inp.name, unit=" lines", disable=None, leave=False):
             if isinstance(item, Reject):
-                tables.rejects.append(item)
+                collector.reject(item)
                 continue
             src, tgt = clean_text(item.src, cleaning), clean_text(item.tgt, cleaning)
             problem = check_pair(src, tgt, cleaning)
             split = inp.split or (item.split and SPLIT_ALIASES.get(item.split, item.split))
             if problem is not None:
-                reject(item, problem)
+                collector.reject_pair(item, problem)
             elif split:
-                keep(split, src, tgt, item)
+                collector.keep(split, src, tgt, item)
             else:
-                pending.append((src, tgt, item))
-    if pending:
-        splits = assign_splits([(src, tgt) for src, tgt, _ in pending], split_cfg)
-        for (src, tgt, item), split in zip(pending, splits, strict=True):
-            keep(split, src, tgt, item)
-    return tables
+                collector.hold(src, tgt, item)
+    collector.release(split_cfg)
+    collector.finish()
 
 
-def _write(out_dir: Path, tables: _Tables) -> dict[str, str]:
-    splits = sorted(tables.pairs, key=_split_order)
-    columns: dict[str, list] = {name: [] for name in PAIRS.names}
+def _write_pairs(out_dir: Path, collector: _Collector) -> dict[str, str]:
+    """Concatenate the split files in split order into pairs.parquet; write the gold alignments."""
     gold: dict[str, str] = {}
-    for split in splits:
-        rows = tables.pairs[split]
-        start = len(columns["id"])
-        columns["id"].extend(range(start, start + len(rows)))
-        columns["split"].extend([split] * len(rows))
-        for src, tgt, origin, _ in rows:
-            columns["src"].append(src)
-            columns["tgt"].append(tgt)
-            columns["origin"].append(origin)
-        if rows and all(alignment is not None for *_, alignment in rows):
-            gold[split] = f"gold/{split}.talp"
-            write_text(out_dir / gold[split], "".join(f"{row[3]}\n" for row in rows))
-    write_parquet(out_dir / "pairs.parquet", pa.table(columns, schema=PAIRS))
-    rejects = {
-        "origin": [r.origin for r in tables.rejects],
-        "line": [r.line for r in tables.rejects],
-        "reason": [r.reason for r in tables.rejects],
-        "detail": [r.detail for r in tables.rejects],
-        "raw": [r.raw for r in tables.rejects],
-    }
-    write_parquet(out_dir / "rejects.parquet", pa.table(rejects, schema=REJECTS))
+    start = 0
+    with RowGroupWriter(out_dir / "pairs.parquet", PAIRS) as pairs:
+        for split in sorted(collector.spills, key=_split_order):
+            path = collector.spills[split].path
+            with contextlib.ExitStack() as stack:
+                talp = None
+                if not collector.unaligned[split]:
+                    gold[split] = f"gold/{split}.talp"
+                    (out_dir / "gold").mkdir(parents=True, exist_ok=True)
+                    talp = stack.enter_context(atomic_path(out_dir / gold[split])).open("w", encoding="utf-8")
+                    stack.callback(talp.close)
+                spill = pq.ParquetFile(path)
+                for group in range(spill.num_row_groups):  # one at a time: iter_batches reads ahead
+                    batch = spill.read_row_group(group)
+                    n = batch.num_rows
+                    ids = pa.array(np.arange(start, start + n, dtype=np.int64))
+                    names = pa.array([split] * n, pa.string())
+                    columns = [ids, names, batch.column("src"), batch.column("tgt"), batch.column("origin")]
+                    pairs.add(pa.Table.from_arrays(columns, schema=PAIRS))
+                    if talp is not None:
+                        talp.writelines(f"{a}\n" for a in batch.column("alignment").to_pylist())
+                    start += n
+            path.unlink()
     return gold
 
 
@@ -510,11 +710,17 @@ def run_acquire(cfg: AcquireConfig, out_dir: Path) -> dict:
             log.info("acquire: %s is up to date (fingerprint %s)", out_dir, fingerprint[:12])
             return {**manifest, "cached": True, "out_dir": str(out_dir)}
 
-    tables = _collect(plan, cfg.cleaning, cfg.split)
     shutil.rmtree(out_dir / "gold", ignore_errors=True)  # gold files of an earlier corpus
-    gold = _write(out_dir, tables)
-    counts = {s: len(tables.pairs[s]) for s in sorted(tables.pairs, key=_split_order)}
-    reasons = Counter(r.reason for r in tables.rejects)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with (
+        tempfile.TemporaryDirectory(prefix=".acquire-", dir=out_dir) as scratch,
+        RowGroupWriter(out_dir / "rejects.parquet", REJECTS) as rejects,
+    ):
+        collector = _Collector(Path(scratch), rejects, cfg.cleaning)
+        _collect(plan, cfg.cleaning, cfg.split, collector)
+        gold = _write_pairs(out_dir, collector)
+    counts = {s: collector.counts[s] for s in sorted(collector.spills, key=_split_order)}
+    reasons = collector.reasons
     manifest = {
         "fingerprint": fingerprint,
         "schema_version": SCHEMA_VERSION,
@@ -530,7 +736,7 @@ def run_acquire(cfg: AcquireConfig, out_dir: Path) -> dict:
         "counts": counts,
         "pairs_total": sum(counts.values()),
         "rejects": dict(sorted(reasons.items())),
-        "rejects_total": len(tables.rejects),
+        "rejects_total": sum(reasons.values()),
         "outputs": {"pairs": "pairs.parquet", "rejects": "rejects.parquet", "gold": gold},
     }
     write_json(manifest_path, manifest)

@@ -11,8 +11,6 @@ from pathlib import Path
 
 from nmt.data.download import is_url
 
-CORPORA = ("multi30k", "tatoeba")
-
 MULTI30K_URL = (
     "https://raw.githubusercontent.com/multi30k/dataset/"
     "a3d2e0d26b56f3846f66a952536ffed4e401d05a/data/task1/raw"
@@ -147,3 +145,97 @@ def tatoeba(src_lang: str, tgt_lang: str) -> TableEntry:
         src_column=0 if english_first else 1,
         tgt_column=1 if english_first else 0,
     )
+
+
+# statmt.org: the WMT'14 shared task files and the Europarl v7 release.
+STATMT_URL = "https://www.statmt.org"
+# sha256 of the archives as published, where known (from the TensorFlow Datasets checksum list);
+# the others are recorded on first download (acquire's `<cache>/sha256.json`) and checked after.
+STATMT_SHA256 = {
+    "training-parallel-europarl-v7.tgz": "0224c7c710c8a063dfd893b0cc0830202d61f4c75c17eb8e31836103d27d96e7",
+    "training-parallel-commoncrawl.tgz": "c7a74e2ea01ac6c920123108627e35278d4ccb5701e15428ffa34de86fa3a9e5",
+    "training-parallel-nc-v9.tgz": "cb8953f292298e6877ae433c98912b927cb0766b303f4540512ddd286c748485",
+}
+# (archive path under STATMT_URL, member with {xx} for the other language and {l} for either side)
+WMT14_TRAIN = {
+    "fr": (
+        ("wmt13/training-parallel-europarl-v7.tgz", "training/europarl-v7.fr-en.{l}"),
+        ("wmt13/training-parallel-commoncrawl.tgz", "commoncrawl.fr-en.{l}"),
+        ("wmt13/training-parallel-un.tgz", "un/undoc.2000.fr-en.{l}"),
+        ("wmt14/training-parallel-nc-v9.tgz", "training/news-commentary-v9.fr-en.{l}"),
+        ("wmt10/training-giga-fren.tar", "giga-fren.release2.fixed.{l}.gz"),
+    ),
+    "de": (
+        ("wmt13/training-parallel-europarl-v7.tgz", "training/europarl-v7.de-en.{l}"),
+        ("wmt13/training-parallel-commoncrawl.tgz", "commoncrawl.de-en.{l}"),
+        ("wmt14/training-parallel-nc-v9.tgz", "training/news-commentary-v9.de-en.{l}"),
+    ),
+}
+WMT14_DEV = ("wmt14/dev.tgz", ("newstest2012", "newstest2013"))  # dev/<set>.<lang>, plain text
+WMT14_TEST = "wmt14/test-full.tgz"  # test-full/newstest2014-<xx>en-{src,ref}.<lang>.sgm
+EUROPARL_V7_LANGS = (
+    "bg", "cs", "da", "de", "el", "es", "et", "fi", "fr", "hu",
+    "it", "lt", "lv", "nl", "pl", "pt", "ro", "sk", "sl", "sv",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ArchivePair:
+    """Two line-aligned members of a published archive (plain text, .gz, or WMT SGML).
+
+    `split` None: the corpus has no splits and the pairs get the seeded split.
+    """
+
+    split: str | None
+    archive: CatalogueFile
+    src_member: str
+    tgt_member: str
+    sgml: bool = False
+
+
+def _other(corpus: str, src_lang: str, tgt_lang: str, langs: tuple[str, ...]) -> str:
+    """The non-English language of an English pair that `corpus` has."""
+    pair = {src_lang, tgt_lang}
+    others = pair - {"en"}
+    if len(pair) != 2 or len(others) != 1 or not others <= set(langs):
+        raise ValueError(f"{corpus} pairs English with one of {', '.join(langs)}, not {src_lang}-{tgt_lang}")
+    return others.pop()
+
+
+def _statmt(corpus: str, path: str) -> CatalogueFile:
+    name = path.rsplit("/", 1)[-1]
+    return CatalogueFile(corpus, name, f"{STATMT_URL}/{path}", STATMT_SHA256.get(name))
+
+
+def wmt14(src_lang: str, tgt_lang: str) -> list[ArchivePair]:
+    """WMT'14 English-French or English-German as the shared task published it.
+
+    train: Europarl v7, Common Crawl, UN (fr), News Commentary v9, 10^9 French-English (fr);
+    valid: newstest2012 and newstest2013; test: newstest2014 (the full set, read from its SGML).
+    """
+    xx = _other("wmt14", src_lang, tgt_lang, tuple(WMT14_TRAIN))
+    parts = [
+        ArchivePair("train", _statmt("wmt14", path), member.format(l=src_lang), member.format(l=tgt_lang))
+        for path, member in WMT14_TRAIN[xx]
+    ]
+    dev = _statmt("wmt14", WMT14_DEV[0])
+    parts += [ArchivePair("valid", dev, f"dev/{s}.{src_lang}", f"dev/{s}.{tgt_lang}") for s in WMT14_DEV[1]]
+    test = f"test-full/newstest2014-{xx}en"
+    parts.append(
+        ArchivePair(
+            "test",
+            _statmt("wmt14", WMT14_TEST),
+            f"{test}-src.{src_lang}.sgm",
+            f"{test}-ref.{tgt_lang}.sgm",
+            True,
+        )
+    )
+    return parts
+
+
+def europarl(src_lang: str, tgt_lang: str) -> list[ArchivePair]:
+    """Europarl v7 (statmt.org/europarl/v7/<xx>-en.tgz) for English and one of its 20 languages; no splits."""
+    xx = _other("europarl", src_lang, tgt_lang, EUROPARL_V7_LANGS)
+    archive = _statmt("europarl", f"europarl/v7/{xx}-en.tgz")
+    member = f"europarl-v7.{xx}-en.{{l}}"
+    return [ArchivePair(None, archive, member.format(l=src_lang), member.format(l=tgt_lang))]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import unicodedata
 
@@ -83,18 +82,3 @@ def check_pair(src: str, tgt: str, cfg: CleaningConfig) -> tuple[str, str] | Non
         if ratio > cfg.max_ratio:
             return "length_ratio", f"length ratio {ratio:.1f} > max_ratio={cfg.max_ratio}"
     return None
-
-
-class Deduper:
-    """Remembers a digest of every (split, src, tgt) seen and where it was first seen."""
-
-    def __init__(self) -> None:
-        self._first: dict[bytes, str] = {}
-
-    def first(self, split: str | None, src: str, tgt: str, origin: str) -> str | None:
-        """Record the pair; return the origin of its first occurrence if this is a repeat."""
-        key = hashlib.blake2b(f"{split}\0{src}\0{tgt}".encode(), digest_size=16).digest()
-        earlier = self._first.get(key)
-        if earlier is None:
-            self._first[key] = origin
-        return earlier

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import xml.parsers.expat
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -112,26 +113,53 @@ def _decoded(lines: Iterator[tuple[int, bytes | None]], origin: str) -> Iterator
         yield number, _overlong(origin, number) if raw is None else decode(raw, origin, number)
 
 
+_SEG = re.compile(rb"^\s*<seg\b[^>]*>(.*)</seg>\s*$", re.IGNORECASE)
+_ENTITIES = {b"&lt;": b"<", b"&gt;": b">", b"&quot;": b'"', b"&apos;": b"'", b"&amp;": b"&"}
+_ENTITY = re.compile(b"|".join(map(re.escape, _ENTITIES)))
+
+
+def iter_segments(path: Path, name: str, max_bytes: int) -> Iterator[tuple[int, bytes | None]]:
+    """Yield (line number, text) of each `<seg>` line of a WMT SGML file, XML entities decoded.
+
+    WMT test sets put one `<seg id="N">` per line inside `<doc>` elements; other lines (the
+    `<srcset>`/`<refset>` and `<doc>` tags, `<p>` markers) carry no text and are skipped.
+    """
+    for number, raw in iter_lines(path, name, max_bytes):
+        if raw is None:
+            yield number, None
+            continue
+        seg = _SEG.match(raw)
+        if seg is not None:
+            yield number, _ENTITY.sub(lambda m: _ENTITIES[m.group()], seg.group(1))
+
+
 def read_paired(
-    src_path: Path, tgt_path: Path, src_name: str, tgt_name: str, max_bytes: int
+    src_path: Path,
+    tgt_path: Path,
+    src_name: str,
+    tgt_name: str,
+    max_bytes: int,
+    sgml: bool = False,
 ) -> Iterator[Item]:
-    """Read two line-aligned files; unequal line counts raise ReadError naming both."""
-    src_lines = iter_lines(src_path, src_name, max_bytes)
-    tgt_lines = iter_lines(tgt_path, tgt_name, max_bytes)
+    """Read two line-aligned files, or the segments of two SGML files; unequal counts raise ReadError."""
+    lines = iter_segments if sgml else iter_lines
+    src_lines = lines(src_path, src_name, max_bytes)
+    tgt_lines = lines(tgt_path, tgt_name, max_bytes)
     for number, (s, t) in enumerate(zip_longest(src_lines, tgt_lines), start=1):
         if s is None or t is None:
             n_src = number - 1 + (s is not None) + sum(1 for _ in src_lines)
             n_tgt = number - 1 + (t is not None) + sum(1 for _ in tgt_lines)
-            raise ReadError(f"line counts differ: {src_name} has {n_src} lines, {tgt_name} has {n_tgt}")
+            what = "segment" if sgml else "line"
+            raise ReadError(f"{what} counts differ: {src_name} has {n_src} {what}s, {tgt_name} has {n_tgt}")
         if s[1] is None or t[1] is None:
-            yield _overlong(src_name if s[1] is None else tgt_name, number)
+            yield _overlong(src_name, s[0]) if s[1] is None else _overlong(tgt_name, t[0])
             continue
-        src = decode(s[1], src_name, number)
-        tgt = decode(t[1], tgt_name, number)
+        src = decode(s[1], src_name, s[0])
+        tgt = decode(t[1], tgt_name, t[0])
         if isinstance(src, Reject) or isinstance(tgt, Reject):
             yield src if isinstance(src, Reject) else tgt
             continue
-        yield RawPair(src_name, number, src, tgt)
+        yield RawPair(src_name, s[0], src, tgt)
 
 
 def read_tsv(

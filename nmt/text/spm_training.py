@@ -5,10 +5,13 @@ shuffling is off), so the process-wide sentencepiece seed is never set here: set
 make every later on-the-fly sampled encoding in the process repeat the same draws.
 
 Input sampling is done here, not inside sentencepiece: when a model would see more than
-`input_sentence_size` sentences, a seeded numpy generator picks which ones, and only those are
-held in memory. The chosen sentences go to sentencepiece in table order through
-`sentence_iterator`, so the model bytes depend on the data and the settings only (no file
-paths are embedded in the model).
+`input_sentence_size` sentences, a seeded numpy generator picks which ones (or, without
+shuffling, the first ones in line order). The chosen sentences are streamed from the pairs table
+into a temporary text file, one per line, and go from there to sentencepiece in table order
+through `sentence_iterator`, so Python never holds them and the model bytes depend on the data
+and the settings only (no file paths are embedded in the model). sentencepiece itself keeps
+what it trains on in memory (about 20 bytes per character for unigram), which is why the sample
+is bounded.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import io
 import logging
 import time
-from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,37 +43,57 @@ def count_rows(pairs: pq.ParquetFile, split: str) -> int:
     return n
 
 
-def sample_sentences(
-    pairs: pq.ParquetFile, columns: list[str], split: str, limit: int, seed: int
-) -> list[str]:
-    """Non-empty sentences of `columns` in `split`, at most `limit` (0 = all) chosen by `seed`."""
+def _chosen(rows: int, columns: int, limit: int, seed: int, shuffle: bool) -> np.ndarray | None:
+    """Which of `rows * columns` sentences to train on (None: all); column k is [k * rows, (k + 1) * rows)."""
+    total = rows * columns
+    if not 0 < limit < total:
+        return None
+    if not shuffle:  # the first `limit` in line order: src 0, tgt 0, src 1, tgt 1, ...
+        order = np.arange(rows)[None, :] * columns + np.arange(columns)[:, None]  # [columns, rows]
+        return (order < limit).reshape(-1)
+    keep = np.zeros(total, dtype=bool)
+    keep[np.random.default_rng(seed).choice(total, size=limit, replace=False)] = True
+    return keep
+
+
+def write_sentences(
+    pairs: pq.ParquetFile,
+    columns: list[str],
+    split: str,
+    limit: int,
+    seed: int,
+    shuffle: bool,
+    path: Path,
+) -> int:
+    """Write the non-empty sentences of `columns` in `split` to `path`, one per line; return how many.
+
+    At most `limit` (0 = all) are written: chosen by `seed` when `shuffle`, else the first ones.
+    """
     rows = count_rows(pairs, split)
-    total = rows * len(columns)
-    keep: np.ndarray | None = None
-    if 0 < limit < total:
-        chosen = np.random.default_rng(seed).choice(total, size=limit, replace=False)
-        keep = np.zeros(total, dtype=bool)
-        keep[chosen] = True
-    out: list[str] = []
-    seen = 0
-    for batch in pairs.iter_batches(batch_size=READ_BATCH_ROWS, columns=["split", *columns]):
-        rows_of_split = batch.filter(pc.equal(batch.column("split"), split))
-        n = rows_of_split.num_rows
-        for k, name in enumerate(columns):
-            texts = rows_of_split.column(name)
-            if keep is not None:
-                # Column k of the table occupies index range [k * rows, (k + 1) * rows).
-                texts = texts.filter(pa.array(keep[k * rows + seen : k * rows + seen + n]))
-            out.extend(t for t in texts.to_pylist() if t)
-        seen += n
-    return out
+    keep = _chosen(rows, len(columns), limit, seed, shuffle)
+    written = seen = 0
+    with open(path, "w", encoding="utf-8") as out:
+        for batch in pairs.iter_batches(batch_size=READ_BATCH_ROWS, columns=["split", *columns]):
+            rows_of_split = batch.filter(pc.equal(batch.column("split"), split))
+            n = rows_of_split.num_rows
+            for k, name in enumerate(columns):
+                texts = rows_of_split.column(name)
+                if keep is not None:
+                    texts = texts.filter(pa.array(keep[k * rows + seen : k * rows + seen + n]))
+                lines = [t.replace("\n", " ") for t in texts.to_pylist() if t]
+                out.write("".join(f"{t}\n" for t in lines))
+                written += len(lines)
+            seen += n
+    return written
 
 
-def train_model(sentences: Iterable[str], args: dict[str, Any]) -> bytes:
-    """Train one sentencepiece model on `sentences` and return the serialized model."""
+def train_model(path: Path, args: dict[str, Any]) -> bytes:
+    """Train one sentencepiece model on the sentences of `path` (one a line); the serialized model."""
     buf = io.BytesIO()
     started = time.perf_counter()
-    spm.SentencePieceTrainer.train(sentence_iterator=iter(sentences), model_writer=buf, **args)
+    with open(path, encoding="utf-8") as lines:
+        sentences = (line.removesuffix("\n") for line in lines)
+        spm.SentencePieceTrainer.train(sentence_iterator=sentences, model_writer=buf, **args)
     log.info("trained sentencepiece model in %.1f s", time.perf_counter() - started)
     return buf.getvalue()
 

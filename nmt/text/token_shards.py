@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sentencepiece as spm
 
-from nmt.core.atomic import atomic_path
+from nmt.core.row_groups import RowGroupWriter
 from nmt.core.schema import TOKENS, with_metadata
 
 log = logging.getLogger(__name__)
@@ -106,36 +106,6 @@ def _histogram_summary(hist: np.ndarray) -> dict:
         # The smallest length with at least a q share of the rows at or below it.
         out[f"p{round(q * 100)}"] = int(np.searchsorted(cum, q * n))
     return out
-
-
-class _SplitWriter:
-    """Buffers one split's rows and writes them as row groups of exactly `rows` rows."""
-
-    def __init__(self, path: Path, schema: pa.Schema, rows: int) -> None:
-        self.writer = pq.ParquetWriter(path, schema, compression="zstd", use_dictionary=DICTIONARY)
-        self.schema = schema
-        self.rows = rows
-        self.pending: list[pa.Table] = []
-        self.pending_rows = 0
-
-    def add(self, table: pa.Table) -> None:
-        self.pending.append(table)
-        self.pending_rows += table.num_rows
-        if self.pending_rows >= self.rows:
-            self._flush(final=False)
-
-    def _flush(self, final: bool) -> None:
-        table = pa.concat_tables(self.pending)
-        full = table.num_rows if final else table.num_rows - table.num_rows % self.rows
-        if full:
-            self.writer.write_table(table.slice(0, full), row_group_size=self.rows)
-        rest = table.slice(full)
-        self.pending = [rest] if rest.num_rows else []
-        self.pending_rows = rest.num_rows
-
-    def finish(self) -> None:
-        if self.pending_rows:
-            self._flush(final=True)
 
 
 def _encode(sp: spm.SentencePieceProcessor, texts: list[str], sampling: Sampling | None) -> list:
@@ -238,7 +208,7 @@ def write_token_shards(
     total_rows = pairs.metadata.num_rows
     schema = with_metadata(TOKENS, metadata)
     stats: dict[str, LengthStats] = {}
-    writers: dict[str, _SplitWriter] = {}
+    writers: dict[str, RowGroupWriter] = {}
     started = last_log = time.perf_counter()
     done = 0
 
@@ -259,25 +229,22 @@ def write_token_shards(
             )
             last_log = now
 
-    with contextlib.ExitStack() as stack:
-        # Entered after the ExitStack: on the way out the workers finish before files close.
-        with ThreadPoolExecutor(max(threads, 1), "encode") as pool:
-            in_flight: deque[Future] = deque()
-            rows = max(1, min(ENCODE_ROWS, -(-total_rows // (4 * threads))))
-            for split, batch in _split_batches(pairs, splits, rows):
-                if split not in writers:
-                    if not SPLIT_NAME.match(split):
-                        raise ValueError(f"split name {split!r} cannot be a file name")
-                    tmp = stack.enter_context(atomic_path(out_dir / file_name(split)))
-                    writers[split] = _SplitWriter(tmp, schema, row_group_rows)
-                    stack.callback(writers[split].writer.close)
-                    stats[split] = LengthStats()
-                in_flight.append(pool.submit(_encode_chunk, split, batch, encoders, schema, sampling))
-                if len(in_flight) > 2 * threads:
-                    write(in_flight.popleft().result())
-            while in_flight:
+    # The pool is entered after the ExitStack: on the way out the workers finish before files close.
+    with contextlib.ExitStack() as stack, ThreadPoolExecutor(max(threads, 1), "encode") as pool:
+        in_flight: deque[Future] = deque()
+        rows = max(1, min(ENCODE_ROWS, -(-total_rows // (4 * threads))))
+        for split, batch in _split_batches(pairs, splits, rows):
+            if split not in writers:
+                if not SPLIT_NAME.match(split):
+                    raise ValueError(f"split name {split!r} cannot be a file name")
+                path = out_dir / file_name(split)
+                writer = RowGroupWriter(path, schema, row_group_rows, use_dictionary=DICTIONARY)
+                writers[split] = stack.enter_context(writer)
+                stats[split] = LengthStats()
+            in_flight.append(pool.submit(_encode_chunk, split, batch, encoders, schema, sampling))
+            if len(in_flight) > 2 * threads:
                 write(in_flight.popleft().result())
-        for split_writer in writers.values():
-            split_writer.finish()
+        while in_flight:
+            write(in_flight.popleft().result())
     log.info("encoded %d pairs in %.1f s", done, time.perf_counter() - started)
     return {split: s.summary(length_limit) for split, s in sorted(stats.items())}

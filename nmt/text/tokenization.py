@@ -43,6 +43,7 @@ import hashlib
 import json
 import logging
 import os
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,7 +83,13 @@ class TokenizeConfig(BaseModel):
     normalization: Literal["nmt_nfkc", "nfkc", "nmt_nfkc_cf", "nfkc_cf", "identity"] = "nmt_nfkc"
     max_sentence_length: int = Field(4192, gt=0, description="longer sentences are not trained on (bytes)")
     input_sentence_size: int = Field(
-        2_000_000, ge=0, description="sentences sampled per model for training; 0 = all"
+        400_000,
+        ge=0,
+        description="sentences per model trained on; 0 = all (sentencepiece holds them: "
+        "about 2 GB at 400k sentences of 35 words)",
+    )
+    shuffle_input_sentence: bool = Field(
+        True, description="sample input_sentence_size sentences by `seed`; else take the first ones"
     )
     seed: int = Field(0, description="seed of the training-input sampling (input_sentence_size)")
     length_limit: int = Field(100, gt=0, description="training length limit reported on (pieces)")
@@ -123,13 +130,21 @@ def run_tokenize(pairs_path: Path, cfg: TokenizeConfig, out_dir: Path) -> dict:
     sides = {JOINT_MODEL: ["src", "tgt"]} if cfg.joint else {SRC_MODEL: ["src"], TGT_MODEL: ["tgt"]}
     written: list[str] = []
     models: dict[str, dict] = {}
+    train_seconds = 0.0
+    spm_sentences: dict[str, int] = {}
     for name, columns in sides.items():
-        sentences = spm_training.sample_sentences(pairs, columns, "train", cfg.input_sentence_size, cfg.seed)
-        if not sentences:
-            raise ValueError(f"{pairs_path} has no non-empty train sentences to train on")
-        log.info("training %s model on %d sentences", name, len(sentences))
-        model = spm_training.train_model(sentences, args)
-        del sentences
+        with tempfile.TemporaryDirectory(prefix=".spm-input-", dir=out_dir) as scratch:
+            path = Path(scratch) / "sentences.txt"
+            count = spm_training.write_sentences(
+                pairs, columns, "train", cfg.input_sentence_size, cfg.seed, cfg.shuffle_input_sentence, path
+            )
+            if not count:
+                raise ValueError(f"{pairs_path} has no non-empty train sentences to train on")
+            log.info("training %s model on %d sentences", name, count)
+            started_training = time.perf_counter()
+            model = spm_training.train_model(path, args)
+            train_seconds += time.perf_counter() - started_training
+        spm_sentences[name] = count
         write_bytes(out_dir / f"{name}.model", model)
         write_text(out_dir / f"{name}.vocab", spm_training.vocab_text(model))
         written += [f"{name}.model", f"{name}.vocab"]
@@ -139,6 +154,7 @@ def run_tokenize(pairs_path: Path, cfg: TokenizeConfig, out_dir: Path) -> dict:
             "vocab_size": spm.SentencePieceProcessor(model_proto=model).vocab_size(),
         }
 
+    encode_started = time.perf_counter()
     tok = Tokenizer.load(out_dir)
     metadata = _schema_metadata(tok, models)
     shards = dict(
@@ -151,6 +167,7 @@ def run_tokenize(pairs_path: Path, cfg: TokenizeConfig, out_dir: Path) -> dict:
         pairs_path, out_dir, (tok.src, tok.tgt), file_name=lambda s: f"{s}.parquet", **shards
     )
     written += [f"{s}.parquet" for s in splits]
+    encode_seconds = time.perf_counter() - encode_started
     sampled = _write_sampled_copies(pairs_path, out_dir, cfg, shards)
     written += [f"{SAMPLED_DIR}/{name}.parquet" for name in sampled]
     _remove_stale(out_dir, set(written))
@@ -173,6 +190,9 @@ def run_tokenize(pairs_path: Path, cfg: TokenizeConfig, out_dir: Path) -> dict:
         "sampled": sampled,
         "files": sorted(written),
         "seconds": round(seconds, 3),
+        "spm_sentences": spm_sentences,
+        "train_seconds": round(train_seconds, 3),
+        "encode_seconds": round(encode_seconds, 3),
         "pairs_per_s": round(rows / seconds, 1) if seconds else None,
     }
     write_json(
@@ -245,10 +265,6 @@ class Tokenizer:
         """Target ids without BOS/EOS; `sample=True` draws a segmentation (subword regularization)."""
         return _encode(self.tgt, texts, sample, alpha, nbest_size)
 
-    def decode_src(self, ids: list[list[int]]) -> list[str]:
-        """Source text of id sequences; PAD/BOS/EOS ids are skipped."""
-        return self.src.decode(ids)
-
     def decode_tgt(self, ids: list[list[int]]) -> list[str]:
         """Target text of id sequences; PAD/BOS/EOS ids are skipped."""
         return self.tgt.decode(ids)
@@ -261,14 +277,6 @@ class Tokenizer:
         """Target pieces of one id sequence."""
         return self.tgt.id_to_piece(list(ids))
 
-    def normalize_src(self, texts: list[str]) -> list[str]:
-        """The source texts as the model normalizes them: what decode(encode(x)) returns."""
-        return [_plain(self.src, t) for t in texts]
-
-    def normalize_tgt(self, texts: list[str]) -> list[str]:
-        """The target texts as the model normalizes them: what decode(encode(x)) returns."""
-        return [_plain(self.tgt, t) for t in texts]
-
 
 def _encode(sp, texts, sample, alpha, nbest_size) -> list[list[int]]:
     threads = os.cpu_count() or 1
@@ -279,10 +287,6 @@ def _encode(sp, texts, sample, alpha, nbest_size) -> list[list[int]]:
     )
 
 
-def _plain(sp: spm.SentencePieceProcessor, text: str) -> str:
-    return sp.normalize(text).replace("\u2581", " ").removeprefix(" ")
-
-
 def read_tokens(tokenize_dir: Path, split: str, columns: list[str] | None = None) -> pa.Table:
     """The TOKENS table of one split (all of its row groups)."""
     return pq.read_table(Path(tokenize_dir) / f"{split}.parquet", columns=columns)
@@ -291,12 +295,6 @@ def read_tokens(tokenize_dir: Path, split: str, columns: list[str] | None = None
 def iter_tokens(tokenize_dir: Path, split: str, batch_rows: int = 65536) -> Iterator[pa.RecordBatch]:
     """Stream the TOKENS rows of one split in record batches, in stored order."""
     yield from pq.ParquetFile(Path(tokenize_dir) / f"{split}.parquet").iter_batches(batch_size=batch_rows)
-
-
-def tokens_metadata(tokenize_dir: Path, split: str) -> dict[str, str]:
-    """The schema metadata of a split's TOKENS file (tokenizer sha256, vocab sizes, special ids)."""
-    meta = pq.read_schema(Path(tokenize_dir) / f"{split}.parquet").metadata or {}
-    return {k.decode(): v.decode() for k, v in meta.items()}
 
 
 def _write_sampled_copies(pairs_path: Path, out_dir: Path, cfg: TokenizeConfig, shards: dict) -> dict:
