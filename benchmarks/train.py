@@ -32,6 +32,7 @@ import json  # noqa: E402
 import platform  # noqa: E402
 import resource  # noqa: E402
 import subprocess  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -105,7 +106,8 @@ def child(variant: str, seconds: float, batch_tokens: int, warmup_steps: int = 3
     """
     device, precision, *extra = variant.split("-")
     cfg = train_config(device, precision == "bf16", batch_tokens, input_feeding="inputfeed" in extra)
-    trainer = Trainer(tokenize_dir(), cfg, Distributed())
+    cache = tempfile.TemporaryDirectory()
+    trainer = Trainer(tokenize_dir(), cfg, Distributed(), Path(cache.name))
     groups = trainer.stream.groups(DataPosition())
     for _ in range(warmup_steps):
         trainer.train_step(next(groups)[0])

@@ -254,7 +254,7 @@ def test_subword_sampling_reads_a_sampled_copy_per_epoch(tmp_path):
         )
         write_parquet(tok_dir / "sampled" / f"train-{k}.parquet", table)
     cfg = config(max_epochs=2, valid_every=1000, subword_sampling=True)
-    trainer = Trainer(tok_dir, cfg, Distributed())
+    trainer = Trainer(tok_dir, cfg, Distributed(), tmp_path / "out" / "tokens")
     assert Loop(trainer, tmp_path / "out").run()["epochs"] == 2
     stream = trainer.stream
     assert stream.epoch == 1 and trainer.train_data is stream.data_of(1)  # the copy it trained on
@@ -292,3 +292,29 @@ def test_device_accepts_what_resolve_device_accepts():
     one_gpu = pytest.raises(ValueError, match="names one GPU; under torchrun use 'cuda'")
     with one_gpu, process_group(Distributed(rank=0, world=2), "cuda:1"):
         pass
+
+
+def test_token_cache_maps_the_parquet_rows_and_follows_changes(tokenize_dir, tmp_path):
+    import shutil
+
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from nmt.model.batching import TokenData
+    from nmt.train.data import build_cache, open_cache
+
+    tok = tmp_path / "tok"
+    shutil.copytree(tokenize_dir, tok)
+    folder = tmp_path / "cache" / "train"
+    assert build_cache(tok, "train", folder, batch_rows=7)  # 43 record batches, offsets rebased
+    data, whole = open_cache(folder), TokenData.read(tok / "train.parquet")
+    for name in ("ids", "src_values", "src_offsets", "tgt_values", "tgt_offsets"):
+        assert np.array_equal(getattr(data, name), getattr(whole, name)), name
+    assert isinstance(data.src_values.base, np.memmap)  # mapped from the file, not read in
+    assert not build_cache(tok, "train", folder)  # current: kept
+    for rows in (10, 0):
+        write_parquet(tok / "train.parquet", pq.read_table(tok / "train.parquet").slice(0, rows))
+        assert build_cache(tok, "train", folder)
+        data = open_cache(folder)
+        assert len(data) == rows and np.array_equal(data.src_offsets, whole.src_offsets[: rows + 1])
+        assert np.array_equal(data.src_values, whole.src_values[: whole.src_offsets[rows]])

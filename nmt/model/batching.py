@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,10 @@ from nmt.core.vocab import BOS, EOS, PAD
 
 @dataclass(frozen=True)
 class TokenData:
-    """Token ids of one split, flat: source i is src_values[src_offsets[i] : src_offsets[i + 1]]."""
+    """Token ids of one split, flat: source i is src_values[src_offsets[i] : src_offsets[i + 1]].
+
+    The arrays may be memory-mapped files (nmt.train.data); nothing here copies them whole.
+    """
 
     ids: np.ndarray  # [N] int64 pair ids
     src_values: np.ndarray  # [sum of source lengths] int32
@@ -82,12 +86,12 @@ class TokenData:
             self.tgt_offsets[: n + 1],
         )
 
-    @property
+    @cached_property
     def src_lens(self) -> np.ndarray:
         """Source lengths in pieces (no EOS), [N]."""
         return np.diff(self.src_offsets)
 
-    @property
+    @cached_property
     def tgt_lens(self) -> np.ndarray:
         """Target lengths in pieces (no BOS/EOS), [N]."""
         return np.diff(self.tgt_offsets)
@@ -161,16 +165,21 @@ def make_batch(data: TokenData, index: np.ndarray) -> Batch:
 
 
 def cut_sorted(order: np.ndarray, sizes: np.ndarray, batch_tokens: int) -> list[np.ndarray]:
-    """Cut `order` (sorted by size) into runs whose count x max size stays within batch_tokens."""
-    batches, start, longest = [], 0, 0
-    for k, i in enumerate(order):
-        longest_with = max(longest, int(sizes[i]))
-        if k > start and longest_with * (k - start + 1) > batch_tokens:
-            batches.append(order[start:k])
-            start, longest_with = k, int(sizes[i])
-        longest = longest_with
-    if len(order) > start:
-        batches.append(order[start:])
+    """Cut `order` (sorted by size) into runs whose count x max size stays within batch_tokens.
+
+    Greedy, one batch at a time: a batch starting at sentence s can hold at most
+    batch_tokens // sizes[s] + 1 sentences before it overflows, so only that window is scanned.
+    A sentence over the budget alone is a batch of its own.
+    """
+    ordered = np.asarray(sizes)[order]  # [N] sizes in batch order
+    batches, start = [], 0
+    while start < len(order):
+        window = ordered[start : start + batch_tokens // max(int(ordered[start]), 1) + 1]
+        padded = np.maximum.accumulate(window) * np.arange(1, len(window) + 1)  # [W]
+        over = np.flatnonzero(padded[1:] > batch_tokens)
+        end = start + (int(over[0]) + 1 if len(over) else len(window))
+        batches.append(order[start:end])
+        start = end
     return batches
 
 

@@ -1,7 +1,26 @@
-"""Where training's token data comes from: train.parquet and its subword-sampled copies."""
+"""Where training's token data comes from: TOKENS files cached as memory-mapped flat arrays.
+
+The first run over a TOKENS file (train.parquet, or a subword-sampled copy) streams it with
+`nmt.text.tokenization.iter_tokens`, one record batch at a time, into flat native-endian arrays
+under `<train out_dir>/tokens/<name>/`:
+
+    ids.int64          [N]      pair ids
+    src_values.int32   [sum of source lengths]  the piece ids of every source, one after another
+    src_offsets.int64  [N+1]    source i is src_values[src_offsets[i] : src_offsets[i + 1]]
+    tgt_values.int32, tgt_offsets.int64         the same for the targets
+    source.json        the Parquet file's path, size and mtime, written last: it marks a
+                       complete cache, and a cache whose file has changed since is rebuilt
+
+Training maps the arrays read-only (numpy.memmap): nothing is built per sentence, the corpus
+is held once (in the page cache, shared by every process on the machine, and evictable), the
+epoch plan is built from the lengths (differences of the offsets), and each DDP rank pages in
+only the offsets and the rows of its own batches. Under torchrun the first process of each
+machine (LOCAL_RANK 0) builds the cache while the others wait.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -9,17 +28,94 @@ from pathlib import Path
 
 import numpy as np
 
+from nmt.core.atomic import atomic_path, read_json, write_json
 from nmt.model.batching import TokenData
-from nmt.text.tokenization import SAMPLED_DIR
+from nmt.text.tokenization import SAMPLED_DIR, iter_tokens
+from nmt.train.distributed import Distributed
 
 logger = logging.getLogger(__name__)
 
+ARRAYS = {
+    "ids": np.int64,
+    "src_values": np.int32,
+    "src_offsets": np.int64,
+    "tgt_values": np.int32,
+    "tgt_offsets": np.int64,
+}
+MARKER = "source.json"
+TOKENS_CACHE = "tokens"  # the cache's folder in the train out_dir
 
-def sampled_epochs(tokenize_dir: Path, train: TokenData) -> Callable[[int], TokenData]:
+
+def _array_path(folder: Path, name: str) -> Path:
+    return folder / f"{name}.{np.dtype(ARRAYS[name]).name}"
+
+
+def _source(parquet: Path) -> dict[str, str | int]:
+    """What identifies the state of a TOKENS file: its path, size and modification time."""
+    stat = parquet.stat()
+    return {"path": str(parquet.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def build_cache(tokenize_dir: Path, name: str, folder: Path, batch_rows: int = 65536) -> bool:
+    """Write the arrays of <tokenize_dir>/<name>.parquet into `folder` unless current; True if written."""
+    source = _source(Path(tokenize_dir) / f"{name}.parquet")
+    marker = folder / MARKER
+    if marker.exists() and {k: v for k, v in read_json(marker).items() if k != "rows"} == source:
+        return False
+    marker.unlink(missing_ok=True)
+    rows, ends = 0, {"src": 0, "tgt": 0}
+    with contextlib.ExitStack() as stack:
+        # Each file is closed (LIFO) before its atomic_path renames it into place.
+        files = {
+            k: stack.enter_context(stack.enter_context(atomic_path(_array_path(folder, k))).open("wb"))
+            for k in ARRAYS
+        }
+        for side in ends:
+            files[f"{side}_offsets"].write(np.zeros(1, np.int64).tobytes())
+        for batch in iter_tokens(tokenize_dir, name, batch_rows):
+            files["ids"].write(batch.column("id").to_numpy().astype(np.int64).tobytes())
+            for side in ends:
+                lists = batch.column(f"{side}_ids")
+                values = lists.flatten().to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+                offsets = lists.offsets.to_numpy().astype(np.int64)  # [rows+1], not rebased to 0
+                files[f"{side}_values"].write(values.tobytes())
+                files[f"{side}_offsets"].write((offsets[1:] - offsets[0] + ends[side]).tobytes())
+                ends[side] += len(values)
+            rows += batch.num_rows
+    write_json(marker, {**source, "rows": rows})
+    logger.info("cached %d rows of %s as flat arrays in %s", rows, source["path"], folder)
+    return True
+
+
+def open_cache(folder: Path) -> TokenData:
+    """The TokenData of a cache written by build_cache, its arrays mapped read-only from the files."""
+
+    def mapped(name: str) -> np.ndarray:
+        path = _array_path(folder, name)
+        if path.stat().st_size == 0:  # numpy cannot map an empty file
+            return np.zeros(0, ARRAYS[name])
+        return np.asarray(np.memmap(path, ARRAYS[name], mode="r"))
+
+    return TokenData(*(mapped(name) for name in ARRAYS))
+
+
+def token_arrays(tokenize_dir: Path, name: str, cache_dir: Path, ddp: Distributed) -> TokenData:
+    """The TOKENS file <tokenize_dir>/<name>.parquet as mapped flat arrays, cached in <cache_dir>/<name>."""
+    folder = cache_dir / name
+    if ddp.local_rank == 0:
+        build_cache(tokenize_dir, name, folder)
+    ddp.barrier()
+    return open_cache(folder)
+
+
+def sampled_epochs(
+    tokenize_dir: Path, train: TokenData, load: Callable[[str], TokenData]
+) -> Callable[[int], TokenData]:
     """Epoch -> the TokenData of sampled/train-<epoch % K>.parquet; checks the K copies exist.
 
     K is the tokenize manifest's `sampled_copies` (without a manifest: the highest copy number
-    present + 1). Every copy must hold the rows of train.parquet, in the same order.
+    present + 1). Every copy must hold the rows of train.parquet, in the same order. `load`
+    reads a TOKENS file by its name in the tokenize directory (`sampled/train-0`).
     """
     folder = tokenize_dir / SAMPLED_DIR
     manifest = tokenize_dir / "manifest.json"
@@ -28,9 +124,9 @@ def sampled_epochs(tokenize_dir: Path, train: TokenData) -> Callable[[int], Toke
     else:
         found = [p.stem.removeprefix("train-") for p in folder.glob("train-*.parquet")]
         k = max((int(n) + 1 for n in found if n.isdigit()), default=0)
-    paths = [folder / f"train-{i}.parquet" for i in range(k)]
-    missing = [p.name for p in paths if not p.exists()]
-    if not paths or missing:
+    names = [f"{SAMPLED_DIR}/train-{i}" for i in range(k)]
+    missing = [f"{n.split('/')[1]}.parquet" for n in names if not (tokenize_dir / f"{n}.parquet").exists()]
+    if not names or missing:
         raise FileNotFoundError(
             f"subword_sampling=True needs the subword-sampled train copies in {folder} "
             f"(missing: {missing or 'train-0.parquet ...'}); run the tokenize stage with "
@@ -38,11 +134,13 @@ def sampled_epochs(tokenize_dir: Path, train: TokenData) -> Callable[[int], Toke
         )
 
     def read(epoch: int) -> TokenData:
-        path = paths[epoch % k]
-        data = TokenData.read(path)
+        name = names[epoch % k]
+        data = load(name)
         if not np.array_equal(data.ids, train.ids):
-            raise ValueError(f"{path} does not hold the rows of train.parquet in the same order")
-        logger.info("epoch %d reads %s", epoch, path)
+            raise ValueError(
+                f"{tokenize_dir / name}.parquet does not hold the rows of train.parquet in the same order"
+            )
+        logger.info("epoch %d reads %s.parquet", epoch, tokenize_dir / name)
         return data
 
     return read

@@ -37,6 +37,7 @@ from typing import Any
 
 from nmt.core.atomic import write_json
 from nmt.train.config import TrainConfig
+from nmt.train.data import TOKENS_CACHE
 from nmt.train.distributed import Distributed, process_group
 from nmt.train.loop import Loop
 from nmt.train.state import resume_state, trim_metrics
@@ -56,7 +57,7 @@ def run_train(
     tokenize_dir, out_dir = Path(tokenize_dir), Path(out_dir)
     ddp = Distributed.from_env()
     with process_group(ddp, cfg.device):
-        trainer = Trainer(tokenize_dir, cfg, ddp)
+        trainer = Trainer(tokenize_dir, cfg, ddp, out_dir / TOKENS_CACHE)
         loop = Loop(trainer, out_dir, on_validation)
         last = loop.checkpoints / "last.pt"
         if last.exists():

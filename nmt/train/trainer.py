@@ -12,6 +12,7 @@ summed loss is returned as a device tensor.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from pathlib import Path
 
@@ -22,10 +23,10 @@ from torch.nn.parallel import DistributedDataParallel
 
 from nmt.core.device import resolve_device
 from nmt.model.bahdanau import Seq2Seq, sequence_loss
-from nmt.model.batching import BatchStream, TokenData, make_batch
+from nmt.model.batching import BatchStream, make_batch
 from nmt.text.tokenization import Tokenizer
 from nmt.train.config import TrainConfig, build_optimizer
-from nmt.train.data import sampled_epochs
+from nmt.train.data import sampled_epochs, token_arrays
 from nmt.train.distributed import Distributed
 from nmt.train.progress import Progress
 from nmt.train.schedule import LRSchedule
@@ -34,13 +35,14 @@ from nmt.train.schedule import LRSchedule
 class Trainer:
     """Holds the model, optimizer, schedule, training data and progress of one run on this rank."""
 
-    def __init__(self, tokenize_dir: Path, cfg: TrainConfig, ddp: Distributed):
+    def __init__(self, tokenize_dir: Path, cfg: TrainConfig, ddp: Distributed, cache_dir: Path):
+        """Train on <tokenize_dir>'s TOKENS files, cached as mapped arrays in `cache_dir` (nmt.train.data)."""
         self.tokenize_dir, self.cfg, self.ddp = Path(tokenize_dir), cfg, ddp
         self.device = resolve_device(cfg.device, ddp.local_rank)
         if self.device.type == "cpu":
             torch.set_num_threads(cfg.num_threads or max(1, (os.cpu_count() or 1) // ddp.world))
         self.tokenizer = Tokenizer.load(self.tokenize_dir)
-        self.train_data = TokenData.read(self.tokenize_dir / "train.parquet")
+        self.train_data = token_arrays(self.tokenize_dir, "train", Path(cache_dir), ddp)
 
         torch.manual_seed(cfg.seed)
         self.model = Seq2Seq(
@@ -61,7 +63,10 @@ class Trainer:
             cfg.decay_patience,
             cfg.min_lr,
         )
-        epoch_data = sampled_epochs(self.tokenize_dir, self.train_data) if cfg.subword_sampling else None
+        epoch_data = None
+        if cfg.subword_sampling:
+            load = functools.partial(token_arrays, self.tokenize_dir, cache_dir=Path(cache_dir), ddp=ddp)
+            epoch_data = sampled_epochs(self.tokenize_dir, self.train_data, load)
         self.stream = BatchStream(
             self.train_data,
             cfg.batch_tokens,
