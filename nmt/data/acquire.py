@@ -31,6 +31,7 @@ from tqdm import tqdm
 from nmt.data import catalogue
 from nmt.data.archives import extract, find_member, is_archive
 from nmt.core.atomic import read_json, write_json, write_parquet, write_text
+from nmt.core.lock import locks_folder
 from nmt.data.cleaning import CleaningConfig, Deduper, check_pair, clean_text, escape_raw
 from nmt.data.download import DownloadConfig, Fetched, MissingFile, fetch, is_url, location_name
 from nmt.data.readers import Item, RawPair, Reject, read_jsonl, read_paired, read_parquet, read_tmx, read_tsv
@@ -494,6 +495,7 @@ def _write(out_dir: Path, tables: _Tables) -> dict[str, str]:
     return gold
 
 
+@locks_folder("acquire", wait=True)
 def run_acquire(cfg: AcquireConfig, out_dir: Path) -> dict:
     """Fetch, read and clean the configured corpus into `out_dir`; return the stage summary."""
     out_dir = Path(out_dir)
