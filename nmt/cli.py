@@ -91,13 +91,14 @@ def explain(exc: BaseException) -> str:
             for e in exc.errors()
         )
         return f"{exc.title}: " + "; ".join(problems)
-    if isinstance(exc, OSError) and exc.filename is not None:
-        what = f"{exc.filename}: {exc.strerror.lower() if exc.strerror else exc}"
+    if isinstance(exc, OSError) and exc.errno is not None:
+        what = f"{exc.filename}: {exc.strerror.lower()}" if exc.filename else one_line(str(exc))
         if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
             return f"{what}: make it writable or choose another folder"
-        if exc.errno in FULL_DISK:
+        if exc.errno in FULL_DISK:  # pyarrow's errors name no file
             return f"{what}: free some space and run again (finished work is kept)"
-        return f"{what}: check the path"
+        if exc.filename:
+            return f"{what}: check the path"
     return one_line(str(exc).strip("'\""))
 
 
