@@ -4,12 +4,13 @@
 
 concurrent_translate: two `nmt translate` processes started together on one job folder (a retry
 overlapping the run it retries); a round passes when both exit 0 without a traceback and the
-folder holds one row per sentence and the bytes of one undisturbed run (summary.json without its
-folder path). sigkill_acquire / sigkill_tokenize: `nmt acquire` (the generated corpus) or
-`nmt tokenize` killed with SIGKILL at a random moment, then run again to the end; a round passes
-when the stage folder's bytes equal an undisturbed run's. The model is the tests' random tiny
-model (tests/translate_fixtures.py): the point is the files, not the translations. --quick runs
-2 rounds of each. Results go to benchmarks/results/safety.json, passes per kind at the top level.
+folder holds one row per sentence and the bytes of one undisturbed run. sigkill_acquire and
+sigkill_tokenize: `nmt acquire` (the generated corpus) or `nmt tokenize` killed with SIGKILL at
+a random moment, then run again to the end; a round passes when the stage folder's bytes equal
+an undisturbed run's. JSON files are compared without the keys that say where and how fast
+(out_dir, path, seconds, pairs_per_s). The model is the tests' random tiny model
+(tests/translate_fixtures.py): the point is the files, not the translations. --quick runs 2
+rounds of each. Results go to benchmarks/results/safety.json, passes per kind at the top level.
 """
 
 from __future__ import annotations
@@ -58,17 +59,28 @@ def finish(proc: subprocess.Popen) -> tuple[int, str, str]:
     return proc.returncode, out, err
 
 
+VOLATILE = {"out_dir", "path", "seconds", "pairs_per_s"}  # where and how fast, not what
+
+
 def folder_bytes(folder: Path) -> dict[str, bytes]:
-    """Every file under `folder` but the lock; summary.json without its folder path."""
+    """Every file under `folder` but the lock; JSON files without VOLATILE keys."""
     files = {
         str(p.relative_to(folder)): p.read_bytes()
         for p in sorted(folder.rglob("*"))
         if p.is_file() and p.name != LOCK_NAME
     }
-    if "summary.json" in files:
-        summary = json.loads(files["summary.json"])
-        files["summary.json"] = json.dumps({k: v for k, v in summary.items() if k != "out_dir"}).encode()
+    for name in [n for n in files if n.endswith(".json")]:
+        files[name] = json.dumps(_stable(json.loads(files[name]))).encode()
     return files
+
+
+def _stable(value):
+    """A JSON value without the VOLATILE keys, at any depth."""
+    if isinstance(value, dict):
+        return {k: _stable(v) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list):
+        return [_stable(v) for v in value]
+    return value
 
 
 def write_inputs(folder: Path) -> Path:
