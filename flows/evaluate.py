@@ -12,8 +12,8 @@ from nmt.pipeline import evaluate_stage
 
 @task(name="score-test-sets")
 def evaluate_task(run_dir: Path, cfg: EvaluateConfig) -> dict:
-    """Translate every test set and score it (sacrebleu, gold alignments), holding a GPU slot."""
-    with gpu_slot():
+    """Translate every test set and score it (sacrebleu, gold alignments), in a GPU slot on CUDA."""
+    with gpu_slot(cfg.device):
         return evaluate_stage(run_dir, cfg)
 
 

@@ -22,7 +22,7 @@ def claim_task(cfg: InboxConfig, batch: str) -> list[Path]:
 @task(name="translate-inbox-batch", retries=1, retry_delay_seconds=10)
 def translate_task(cfg: InboxConfig, batch: str, files: list[Path]) -> dict:
     """Translate the claimed files (a retry skips the finished shards)."""
-    with gpu_slot():
+    with gpu_slot(cfg.translate.device):
         return translate_batch(cfg, batch, files)
 
 

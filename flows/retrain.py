@@ -20,7 +20,7 @@ from nmt.pipeline import build_model
 @task(name="compare-and-promote")
 def promote_task(run_dir: Path, registry: str | None, decoding: EvaluateConfig, dev_split: str) -> dict:
     """Score candidate and current model on the dev split, register the candidate, promote if better."""
-    with gpu_slot():
+    with gpu_slot(decoding.device):
         return consider(run_dir, Registry.open(registry), decoding, dev_split)
 
 

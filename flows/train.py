@@ -24,8 +24,8 @@ def _publish_metrics(run_name: str):
 
 @task(name="train-model", retries=2, retry_delay_seconds=10)
 def train_task(run_dir: Path, cfg: TrainConfig) -> dict:
-    """Train (resuming from <run_dir>/train/checkpoints/last.pt when present) holding a GPU slot."""
-    with gpu_slot():
+    """Train (resuming from <run_dir>/train/checkpoints/last.pt when present) in a GPU slot on CUDA."""
+    with gpu_slot(cfg.device):
         return train_stage(run_dir, cfg, on_validation=_publish_metrics(Path(run_dir).name))
 
 

@@ -11,7 +11,7 @@ from nmt import report
 from nmt.core.rundir import RunDir
 from nmt.model.checkpoint import find_checkpoint
 from nmt.translate.config import TranslateConfig
-from nmt.translate.job import TranslateJob, finish_job, start_job
+from nmt.translate.job import TranslateJob, finish_job, job_lock, start_job
 from nmt.translate.translator import checkpoint_id
 from nmt.translate.worker import run_shard, run_shared
 
@@ -25,15 +25,15 @@ def plan_task(run_dir: Path, inputs: list[Path], cfg: TranslateConfig, job_id: s
 
 @task(name="translate-shared", retries=1)
 def shared_task(job: TranslateJob, run_dir: Path, cfg: TranslateConfig) -> dict:
-    """Translate the sentences of two or more shards once, in a GPU slot, before any shard; skip if done."""
-    with gpu_slot():
+    """Translate the sentences shards share once, before any shard (a GPU slot on CUDA); skip if done."""
+    with gpu_slot(cfg.device):
         return run_shared(job, run_dir, cfg)
 
 
 @task(name="translate-shard", retries=1)
 def shard_task(job: TranslateJob, shard: int, run_dir: Path, cfg: TranslateConfig, concurrent: int) -> dict:
-    """Translate one shard with this process's cached model in a GPU slot; finished shards are skipped."""
-    with gpu_slot():
+    """Translate one shard with this process's cached model (a GPU slot on CUDA); skip if done."""
+    with gpu_slot(cfg.device):
         return run_shard(job, shard, run_dir, cfg, concurrent)
 
 
@@ -71,11 +71,13 @@ def translate(
     `cluster` (a Dask scheduler address such as tcp://10.0.0.5:8786), on that cluster's workers,
     which must see the same paths.
     """
-    job = plan_task(run_dir, inputs, cfg, job_id)
-    concurrent = workers if cluster is None else 1
-    with shard_runner(cluster, workers) as runner:
-        if not job.complete:
-            runner.submit(shared_task, {"job": job, "run_dir": run_dir, "cfg": cfg}).result()
-        params = {"job": unmapped(job), "run_dir": unmapped(run_dir), "cfg": unmapped(cfg)}
-        runner.map(shard_task, {**params, "shard": job.pending, "concurrent": unmapped(concurrent)}).result()
-    return finalize_task(run_dir, job, cfg)
+    with job_lock(RunDir(run_dir).translate_job(job_id)):  # held by this process, not by the shards
+        job = plan_task(run_dir, inputs, cfg, job_id)
+        concurrent = workers if cluster is None else 1
+        with shard_runner(cluster, workers) as runner:
+            if not job.complete:
+                runner.submit(shared_task, {"job": job, "run_dir": run_dir, "cfg": cfg}).result()
+            params = {"job": unmapped(job), "run_dir": unmapped(run_dir), "cfg": unmapped(cfg)}
+            shards = {**params, "shard": job.pending, "concurrent": unmapped(concurrent)}
+            runner.map(shard_task, shards).result()
+        return finalize_task(run_dir, job, cfg)

@@ -1,5 +1,5 @@
 """`python -m nmt`: the same as the `nmt` command."""
 
-from nmt.cli import app
+from nmt.cli import main
 
-app(prog_name="nmt")
+main()

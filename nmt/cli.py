@@ -1,20 +1,32 @@
-"""The `nmt` command: every stage without Prefect, plus batch file translation."""
+"""The `nmt` command: every stage without Prefect, plus batch file translation.
+
+Errors, one convention (`main` is the entry point): a user mistake (a wrong option, a file or
+folder that is missing or not writable, a bad config, a busy folder) prints one line on stderr,
+`error: what, which file, what to do`, and exits 2; a translation where some inputs failed
+writes everything it could, prints its summary and exits 1; an unexpected error prints one line
+and exits 1. Tracebacks only with `--debug`.
+"""
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import subprocess
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import BaseModel, ValidationError
 
-from nmt import pipeline, report
+from nmt import __version__, pipeline, report
 from nmt.align import aer
 from nmt.align.corpus import AlignCorpusConfig, run_align_corpus
 from nmt.align.given import run_align_given
 from nmt.align.statistical import AlignerMissing, StatisticalConfig
 from nmt.align.symmetrize import METHODS
+from nmt.core.lock import FolderBusy
 from nmt.core.rundir import RunDir
 from nmt.data.acquire import AcquireConfig, CatalogueSource, DirectorySource, GeneratedSource
 from nmt.evaluate import compare as comparison
@@ -40,9 +52,94 @@ RunOption = Annotated[Path, typer.Option("--run", help="run directory (see READM
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N")]
 
 
+USER_MISTAKES = (FolderBusy, OSError, ValueError, LookupError)  # ValidationError is a ValueError
+FULL_DISK = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+_debug = False
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The `nmt` command: run the app; errors as one line and an exit status (tracebacks with --debug)."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        code = app(args=args or ["--help"], prog_name="nmt", standalone_mode=False)
+    except typer.TyperException as exc:  # usage errors and BadParameter: the user's, exit 2
+        if _debug:
+            raise
+        _error(one_line(exc.format_message()))
+        code = 2
+    except typer.Abort:
+        _error("aborted")
+        code = 130
+    except USER_MISTAKES as exc:
+        if _debug:
+            raise
+        _error(explain(exc))
+        code = 1 if isinstance(exc, OSError) and exc.errno in FULL_DISK else 2
+    except Exception as exc:
+        if _debug:
+            raise
+        _error(f"{type(exc).__name__}: {one_line(str(exc))} (unexpected: --debug shows the traceback)")
+        code = 1
+    sys.exit(code or 0)
+
+
+def explain(exc: BaseException) -> str:
+    """One line saying what went wrong, with which file, and what to do."""
+    if isinstance(exc, ValidationError):
+        problems = (
+            ": ".join([".".join(map(str, e["loc"])), e["msg"].removeprefix("Value error, ")][not e["loc"] :])
+            for e in exc.errors()
+        )
+        return f"{exc.title}: " + "; ".join(problems)
+    if isinstance(exc, OSError) and exc.errno is not None:
+        what = f"{exc.filename}: {exc.strerror.lower()}" if exc.filename else one_line(str(exc))
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return f"{what}: make it writable or choose another folder"
+        if exc.errno in FULL_DISK:  # pyarrow's errors name no file
+            return f"{what}: free some space and run again (finished work is kept)"
+        if exc.filename:
+            return f"{what}: check the path"
+    return one_line(str(exc).strip("'\""))
+
+
+def one_line(text: str) -> str:
+    """`text` with its lines joined."""
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _error(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+
+
+def version_text() -> str:
+    """`nmt VERSION`, with the git commit where the package runs from a git checkout."""
+    root = Path(__file__).resolve().parents[1]
+    if (root / ".git").exists():
+        done = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        )
+        if done.returncode == 0:
+            return f"nmt {__version__} (git {done.stdout.strip()})"
+    return f"nmt {__version__}"
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(version_text())
+        raise typer.Exit()
+
+
 @app.callback()
-def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+def options(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks of errors")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_show_version, is_eager=True, help="print the version")
+    ] = False,
+) -> None:
     """Log progress lines to stderr."""
+    global _debug
+    _debug = debug
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -63,7 +160,7 @@ def run(
     """Run the whole pipeline (acquire, tokenize, train, evaluate, translate) without Prefect."""
     cfg = pipeline.demo_config() if demo else pipeline.PipelineConfig()
     if config is not None:
-        cfg = pipeline.PipelineConfig.model_validate_json(config.read_text(encoding="utf-8"))
+        cfg = _config(pipeline.PipelineConfig, config)
     updates = {k: v for k, v in {"run_root": run_root, "run_name": run_name}.items() if v}
     cfg = cfg.model_copy(update=updates)
     result = pipeline.run_pipeline(cfg)
@@ -123,7 +220,7 @@ def train(
 ) -> None:
     """Train the model on <run>/tokenize into <run>/train, resuming from the last checkpoint."""
     if config is not None:
-        cfg = TrainConfig.model_validate_json(config.read_text(encoding="utf-8"))
+        cfg = _config(TrainConfig, config)
     else:
         cfg = TrainConfig(
             preset=preset,
@@ -133,7 +230,7 @@ def train(
             batch_tokens=batch_tokens,
             device=device,
         )
-    _print(pipeline.train_stage(run_dir, cfg))
+    _print(pipeline.train_stage(_run_folder(run_dir), cfg))
 
 
 @app.command()
@@ -196,7 +293,12 @@ def translate(
 ) -> None:
     """Translate documents into <out>: translated files plus translation and alignment tables."""
     cfg = TranslateConfig(beam=beam, batch_tokens=batch_tokens, device=device)
-    _print(run_translate(inputs, model, cfg, out))
+    summary = run_translate(_inputs(inputs), _model_folder(model), cfg, out)
+    _print(summary)
+    if summary["errors"]:
+        reasons = ", ".join(f"{k}: {v}" for k, v in summary["errors_by_reason"].items())
+        _error(f"{summary['errors']} input(s) not translated ({reasons}): see {out / 'errors.parquet'}")
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -235,6 +337,41 @@ def align(
         return
     cfg = AlignConfig(shift=shift, threshold=threshold, reverse=reverse, surface=surface)
     _print(run_align(model, pairs, out, cfg, device=device, gold=gold, heatmaps=heatmaps, worst=worst))
+
+
+def _config(model: type[BaseModel], path: Path) -> BaseModel:
+    """A config read from a JSON file; a mistake in it is a one-line error naming the file."""
+    try:
+        return model.model_validate_json(path.read_text(encoding="utf-8"))
+    except ValidationError as exc:
+        raise typer.BadParameter(f"{path}: {explain(exc)}", param_hint="--config") from exc
+
+
+def _run_folder(run_dir: Path) -> Path:
+    """`run_dir` if it is a folder, else a one-line error saying how to make one."""
+    if not run_dir.is_dir():
+        raise FileNotFoundError(
+            f"run folder {run_dir} does not exist: give --run a folder made by `nmt acquire --out`"
+            " and `nmt tokenize --run`"
+        )
+    return run_dir
+
+
+def _model_folder(model: Path) -> Path:
+    """`model` if it is a folder, else a one-line error."""
+    if not model.is_dir():
+        raise FileNotFoundError(
+            f"model folder {model} does not exist: give --model a trained run folder (nmt train --run ...)"
+        )
+    return model
+
+
+def _inputs(inputs: list[Path]) -> list[Path]:
+    """The inputs, each an existing file or folder or a glob pattern, else a one-line error."""
+    for path in inputs:
+        if not (path.exists() or path.is_symlink() or set("*?[") & set(str(path))):
+            raise FileNotFoundError(f"input {path} does not exist: check the path")
+    return inputs
 
 
 def _choice(option: str, value: str, choices: tuple[str, ...]) -> None:

@@ -124,3 +124,28 @@ def test_sources_order_ids_and_kinds(tmp_path: Path):
     assert glob == ["b.txt", "sub/c.txt"]
     single = list(iter_inputs([tmp_path / "x.bin", tmp_path / "missing.txt"]))
     assert [(s.doc_id, s.kind) for s in single] == [("x.bin", "txt"), ("missing.txt", "missing")]
+
+
+def test_links_and_dotdots_resolving_outside_the_named_root_are_refused(tmp_path: Path):
+    root, outside = tmp_path / "in", tmp_path / "outside"
+    (root / "sub").mkdir(parents=True)
+    outside.mkdir()
+    (outside / "secret.txt").write_text("Secret.")
+    (root / "a.txt").write_text("Hi.")
+    (root / "passwd.txt").symlink_to("/etc/passwd")
+    (root / "away").symlink_to(outside, target_is_directory=True)
+    (root / "sub" / "same.txt").symlink_to(root / "a.txt")  # inside the root: followed
+    (root / "sub" / "loop").symlink_to(root, target_is_directory=True)  # inside, visited once
+    got = [(s.doc_id, s.kind) for s in iter_inputs([root])]
+    assert got == [
+        ("a.txt", "txt"),
+        ("away", "link_outside"),
+        ("passwd.txt", "link_outside"),
+        ("sub/same.txt", "txt"),
+    ]
+    globbed = [(s.doc_id, s.kind) for s in iter_inputs([f"{root}/*.txt", f"{root}/*/../../outside/*"])]
+    assert globbed == [
+        ("a.txt", "txt"),
+        ("passwd.txt", "link_outside"),
+        ("sub/../../outside/secret.txt", "link_outside"),
+    ]

@@ -1,5 +1,6 @@
 """The folder lock: a second process refuses or waits, a killed holder never blocks, re-entry in-process."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -8,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from nmt.core.lock import FolderBusy, folder_lock, holder
+from nmt.core.lock import FolderBusy, folder_lock, holder, locks_folder
+from nmt.train.config import TrainConfig
+from nmt.train.run import run_train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -66,3 +69,23 @@ def test_the_lock_is_reentrant_within_a_process(tmp_path):
         assert "pipeline" in holder(tmp_path)
     with folder_lock(tmp_path, "again", wait=False):
         assert "again" in holder(tmp_path)
+
+
+def test_training_refuses_a_run_folder_another_trainer_holds(tmp_path):
+    child = hold(tmp_path / "train", 30)
+    try:
+        with pytest.raises(FolderBusy, match=f"pid {child.pid}"):
+            run_train(tmp_path / "tokenize", TrainConfig(), tmp_path / "train")
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_a_decorated_stage_waits_and_passes_its_arguments_through(tmp_path):
+    @locks_folder("stage", wait=True, folder="where")
+    def stage(x: int, where: Path) -> str:
+        return f"{x} {holder(where)}"
+
+    child = hold(tmp_path, 0.5)
+    assert stage(3, where=tmp_path).startswith(f"3 pid {os.getpid()} ")
+    assert child.wait(timeout=10) == 0

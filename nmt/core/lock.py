@@ -14,6 +14,8 @@ Within one process the lock is re-entrant: a stage called by another that holds 
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import logging
 import os
@@ -21,7 +23,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -85,6 +87,27 @@ def folder_lock(folder: Path, what: str, wait: bool) -> Iterator[None]:
             fh.truncate()
             fh.flush()
             portalocker.unlock(fh)
+
+
+def locks_folder(
+    what: str, wait: bool, folder: str = "out_dir", when: Callable[[], bool] | None = None
+) -> Callable[[Callable], Callable]:
+    """Decorate a stage so each call holds the lock of its `folder` argument (unless `when()` is false)."""
+
+    def decorate(fn: Callable) -> Callable:
+        signature = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def locked(*args, **kwargs):
+            if when is not None and not when():
+                return fn(*args, **kwargs)
+            path = signature.bind(*args, **kwargs).arguments[folder]
+            with folder_lock(Path(path), what, wait):
+                return fn(*args, **kwargs)
+
+        return locked
+
+    return decorate
 
 
 def _acquire(fh, folder: Path, what: str, wait: bool) -> None:

@@ -41,6 +41,7 @@ from nmt.data import catalogue
 from nmt.data.archives import extract, find_member, is_archive
 from nmt.data.cleaning import CleaningConfig, check_pair, clean_text, escape_raw
 from nmt.data.digests import DigestMap, digest
+from nmt.core.lock import locks_folder
 from nmt.data.download import DownloadConfig, Fetched, MissingFile, fetch, is_url, location_name
 from nmt.data.readers import Item, RawPair, Reject, read_jsonl, read_paired, read_parquet, read_tmx, read_tsv
 from nmt.data.splitting import SPLITS, SplitConfig, assign_splits, sentence_key
@@ -694,6 +695,7 @@ def _write_pairs(out_dir: Path, collector: _Collector) -> dict[str, str]:
     return gold
 
 
+@locks_folder("acquire", wait=True)
 def run_acquire(cfg: AcquireConfig, out_dir: Path) -> dict:
     """Fetch, read and clean the configured corpus into `out_dir`; return the stage summary."""
     out_dir = Path(out_dir)

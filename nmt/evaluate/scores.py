@@ -26,6 +26,7 @@ from nmt.align import aer
 from nmt.align.links import pharaoh
 from nmt.core.atomic import write_json, write_parquet, write_text
 from nmt.core.device import DeviceName, resolve_device
+from nmt.core.lock import locks_folder
 from nmt.core.rundir import RunDir
 from nmt.core.schema import METRICS
 from nmt.data.pairs import read_split, split_names
@@ -100,6 +101,7 @@ def find_test_sets(splits: list[str]) -> list[str]:
     return sorted((s for s in splits if s == "test" or s.startswith("test_")), key=lambda s: (s != "test", s))
 
 
+@locks_folder("evaluate", wait=True)
 def run_evaluate(run_dir: Path, cfg: EvaluateConfig, out_dir: Path) -> dict[str, Any]:
     """Score the model of `run_dir` on each test set and decoding; write everything into out_dir."""
     started = time.perf_counter()

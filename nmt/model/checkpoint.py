@@ -82,6 +82,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise UnsafeCheckpointError(
             f"{path}: refusing to load a checkpoint that holds pickled objects: {exc}"
         ) from exc
+    except (RuntimeError, EOFError) as exc:  # a file cut short: a full disk, a copy interrupted
+        reason = str(exc).split(". ")[0]
+        raise ValueError(f"{path}: damaged checkpoint (truncated?): {reason}; restore or delete it") from exc
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
         raise ValueError(f"{path}: not an {FORMAT} checkpoint")
     return checkpoint

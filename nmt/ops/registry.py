@@ -127,7 +127,9 @@ class Registry:
         """The folder of a registered model (a run-directory layout Translator.load reads)."""
         path = self.models / model_id
         if not (path / CARD).exists():
-            raise LookupError(f"no model {model_id!r} in the registry at {self.root}")
+            raise LookupError(
+                f"no model {model_id!r} in the registry at {self.root}: `nmt models` lists the models"
+            )
         return path
 
     def card(self, model_id: str) -> dict[str, Any]:

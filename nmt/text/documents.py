@@ -279,7 +279,7 @@ class InputDocument:
 
     doc_id: str
     path: str
-    kind: str  # a SUFFIXES value, "unsupported" or "missing"
+    kind: str  # a SUFFIXES value, "unsupported", "missing" or "link_outside"
 
 
 def iter_inputs(inputs: list[str | Path]) -> Iterator[InputDocument]:
@@ -288,7 +288,9 @@ def iter_inputs(inputs: list[str | Path]) -> Iterator[InputDocument]:
     doc_id is the path relative to the folder, or to the glob's folder part, or the file name
     of a file given by name. Hidden files and folders (".name") under a folder or glob are skipped;
     other files whose suffix is not in SUFFIXES are yielded as "unsupported" so that they are
-    reported; a file given by name is read as plain text whatever its suffix.
+    reported; a file given by name is read as plain text whatever its suffix. Inputs stay inside
+    the roots named: a path under a folder or glob that resolves outside it (a symbolic link, a
+    ".." in the pattern) is yielded as "link_outside" and never read.
     """
     for item in inputs:
         text = str(item)
@@ -296,16 +298,26 @@ def iter_inputs(inputs: list[str | Path]) -> Iterator[InputDocument]:
             root, pattern = _glob_root(text)
             for path in sorted(root.glob(pattern)):
                 rel = path.relative_to(root)
-                if path.is_file() and not any(p.startswith(".") for p in rel.parts):
+                if any(p.startswith(".") and p != ".." for p in rel.parts):
+                    continue
+                if ".." in rel.parts or not _inside(path, root):
+                    yield InputDocument(rel.as_posix(), str(path), "link_outside")
+                elif path.is_file():
                     yield _input(rel.as_posix(), path, strict=True)
         elif Path(text).is_dir():
             root = Path(text)
-            for path in _walk(root):
-                yield _input(path.relative_to(root).as_posix(), path, strict=True)
+            for path, outside in _walk(root, root.resolve(), set()):
+                rel = path.relative_to(root).as_posix()
+                yield InputDocument(rel, str(path), "link_outside") if outside else _input(rel, path, True)
         elif Path(text).exists():
             yield _input(Path(text).name, Path(text), strict=False)
         else:
             yield InputDocument(Path(text).name or text, text, "missing")
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """Whether `path`, links and ".." resolved, lies under `root` (resolved too)."""
+    return path.resolve().is_relative_to(root.resolve())
 
 
 def _input(doc_id: str, path: Path, strict: bool) -> InputDocument:
@@ -321,15 +333,23 @@ def _glob_root(pattern: str) -> tuple[Path, str]:
     return Path(*parts[:fixed]) if fixed else Path("."), str(Path(*parts[fixed:]))
 
 
-def _walk(root: Path) -> Iterator[Path]:
-    entries = sorted(os.scandir(root), key=lambda e: e.name)
-    for entry in entries:
+def _walk(folder: Path, root: Path, seen: set[Path]) -> Iterator[tuple[Path, bool]]:
+    """The files under `folder` sorted, each with whether it is a link resolving outside `root`.
+
+    Links resolving inside `root` are followed, each folder once (a link to a parent ends there).
+    """
+    seen.add(folder.resolve())
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
         if entry.name.startswith("."):
             continue
-        if entry.is_dir():
-            yield from _walk(Path(entry.path))
+        path = Path(entry.path)
+        if entry.is_symlink() and not path.resolve().is_relative_to(root):
+            yield path, True
+        elif entry.is_dir():
+            if path.resolve() not in seen:
+                yield from _walk(path, root, seen)
         elif entry.is_file():
-            yield Path(entry.path)
+            yield path, False
 
 
 def read_text(path: str | Path) -> str:

@@ -56,6 +56,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from nmt.core import vocab
 from nmt.core.atomic import file_sha256, read_json, write_bytes, write_json, write_text
+from nmt.core.lock import locks_folder
 from nmt.core.schema import SCHEMA_VERSION
 from nmt.text import spm_training
 from nmt.text.token_shards import Sampling, write_token_shards
@@ -102,6 +103,7 @@ class TokenizeConfig(BaseModel):
     sampling_nbest: int = Field(-1, description="unigram n-best to sample from; -1 = all")
 
 
+@locks_folder("tokenize", wait=True)
 def run_tokenize(pairs_path: Path, cfg: TokenizeConfig, out_dir: Path) -> dict:
     """Train the sentencepiece model(s), encode every split, write the manifest; return a summary."""
     started = time.perf_counter()

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from nmt.core.atomic import write_json
+from nmt.core.lock import locks_folder
 from nmt.train.config import TrainConfig
 from nmt.train.data import TOKENS_CACHE
 from nmt.train.distributed import Distributed, process_group
@@ -44,6 +45,7 @@ from nmt.train.state import resume_state, trim_metrics
 from nmt.train.trainer import Trainer
 
 
+@locks_folder("train", wait=False, when=lambda: Distributed.from_env().main)
 def run_train(
     tokenize_dir: Path,
     cfg: TrainConfig,

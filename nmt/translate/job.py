@@ -44,6 +44,7 @@ import logging
 import shutil
 import time
 from collections import Counter
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -52,6 +53,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tqdm import tqdm
 
 from nmt.core.atomic import atomic_path, read_json, write_json
+from nmt.core.lock import folder_lock
 from nmt.core.schema import with_metadata
 from nmt.translate.config import TranslateConfig
 from nmt.translate.plan import check_fingerprint, job_fingerprint, plan_job
@@ -81,17 +83,28 @@ def run_translate(inputs: list[Path], model_dir: Path, cfg: TranslateConfig, out
 def translate_job(
     inputs: list[str | Path], translator: Translator, cfg: TranslateConfig, out_dir: Path
 ) -> dict:
-    """Plan, translate the shared sentences, then each unfinished shard, finalize; the job's summary."""
-    job = start_job(inputs, translator.model_id, cfg, out_dir)
-    if not job.complete:
-        name = cfg.job_id or job.out_dir.name
-        off = not cfg.progress
-        with tqdm(total=job.shared, unit="sent", desc=f"shared {name}", disable=off or not job.shared) as bar:
-            translate_shared(job.out_dir, translator, cfg, progress=bar.update)
-        with tqdm(total=job.sentences, unit="sent", desc=f"translate {name}", disable=off) as bar:
-            for shard in range(job.shards):
-                translate_shard(job.out_dir, shard, translator, cfg, progress=bar.update)
-    return finish_job(job, cfg)
+    """Plan, translate the shared sentences, then each unfinished shard, finalize; the job's summary.
+
+    A second process on the same out_dir waits for the first (see job_lock), then finds the job
+    complete and returns its summary.
+    """
+    with job_lock(out_dir):
+        job = start_job(inputs, translator.model_id, cfg, out_dir)
+        if not job.complete:
+            name = cfg.job_id or job.out_dir.name
+            off = not cfg.progress
+            shared_off = off or not job.shared
+            with tqdm(total=job.shared, unit="sent", desc=f"shared {name}", disable=shared_off) as bar:
+                translate_shared(job.out_dir, translator, cfg, progress=bar.update)
+            with tqdm(total=job.sentences, unit="sent", desc=f"translate {name}", disable=off) as bar:
+                for shard in range(job.shards):
+                    translate_shard(job.out_dir, shard, translator, cfg, progress=bar.update)
+        return finish_job(job, cfg)
+
+
+def job_lock(out_dir: Path) -> AbstractContextManager[None]:
+    """Hold the job folder's lock from start to finish; a second process waits, then finds it complete."""
+    return folder_lock(Path(out_dir), "translate", wait=True)
 
 
 class TranslateJob(BaseModel):

@@ -189,6 +189,8 @@ def _input_error(source: InputDocument, duplicate: bool) -> DocumentError | None
     """Why an input cannot be a document at all, known before reading it."""
     if source.kind == "missing":
         return DocumentError("missing", f"no such file or folder: {source.path}")
+    if source.kind == "link_outside":
+        return DocumentError("link_outside", f"{source.path} resolves outside the folder given; not read")
     if source.kind == "unsupported":
         suffix = Path(source.path).suffix
         return DocumentError("unsupported_format", f"suffix {suffix!r} is not one of {sorted(SUFFIXES)}")
