@@ -1,6 +1,8 @@
 """One process at a time per output folder: an advisory file lock that names its holder.
 
-The lock is `<folder>/.lock`, locked with flock through portalocker. The kernel drops the lock
+The lock is `.<name>.lock` beside the folder (outside it, so a stage that fails before writing
+leaves no folder, and the folder's files stay exactly the stage's output), locked with flock
+through portalocker. The kernel drops the lock
 when the holding process dies, so a SIGKILLed run never leaves a stale lock behind; the file's
 content (pid, host, what, since) only names the holder in messages. Each stage chooses what a
 second process does (docs/architecture.md, "Concurrency"): `wait=True` blocks until the holder
@@ -31,7 +33,6 @@ import portalocker
 
 log = logging.getLogger(__name__)
 
-LOCK_NAME = ".lock"
 
 _held: dict[Path, int] = {}
 _guard = threading.Lock()
@@ -41,10 +42,16 @@ class FolderBusy(RuntimeError):
     """Another process holds the folder's lock and this stage does not wait."""
 
 
+def lock_path(folder: Path) -> Path:
+    """The lock file of a folder: a hidden file beside it."""
+    folder = Path(folder).resolve()
+    return folder.parent / f".{folder.name}.lock"
+
+
 def holder(folder: Path) -> str:
     """Who holds (or last held) the folder's lock, in words."""
     try:
-        info = json.loads((Path(folder) / LOCK_NAME).read_text() or "{}")
+        info = json.loads(lock_path(folder).read_text() or "{}")
     except (OSError, ValueError):
         info = {}
     if not info:
@@ -54,7 +61,7 @@ def holder(folder: Path) -> str:
 
 @contextmanager
 def folder_lock(folder: Path, what: str, wait: bool) -> Iterator[None]:
-    """Hold `<folder>/.lock` for a with-block; wait for another holder or raise FolderBusy."""
+    """Hold the folder's lock for a with-block; wait for another holder or raise FolderBusy."""
     folder = Path(folder).resolve()
     with _guard:
         if folder in _held:
@@ -69,8 +76,8 @@ def folder_lock(folder: Path, what: str, wait: bool) -> Iterator[None]:
             with _guard:
                 _held[folder] -= 1
         return
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / LOCK_NAME, "a+") as fh:
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path(folder), "a+") as fh:
         _acquire(fh, folder, what, wait)
         fh.seek(0)
         fh.truncate()
