@@ -1,4 +1,4 @@
-"""The pipeline flow: acquire -> tokenize -> train -> evaluate -> translate, each a subflow.
+"""The pipeline flow: acquire -> tokenize -> align -> train -> evaluate -> translate, each a subflow.
 
 `pipeline_for_pair` builds the config from a corpus, pair, preset and time budget (the ad hoc
 deployment) and registers the trained model.
@@ -12,6 +12,7 @@ from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel
 
 from flows.acquire import acquire
+from flows.align import align
 from flows.evaluate import evaluate
 from flows.tokenize import tokenize
 from flows.train import train
@@ -24,7 +25,7 @@ from nmt.ops.summaries import pipeline_line
 from nmt.pipeline import SAMPLE_JOB, PipelineConfig, build_model, translation_inputs
 
 # The flow of each stage of nmt.pipeline.BUILD_STAGES (its tasks call the same stage functions).
-STAGE_FLOWS = {"acquire": acquire, "tokenize": tokenize, "train": train, "evaluate": evaluate}
+STAGE_FLOWS = {"acquire": acquire, "tokenize": tokenize, "align": align, "train": train, "evaluate": evaluate}
 
 
 def run_stage_flow(name: str, run_dir: Path, cfg: BaseModel) -> dict:

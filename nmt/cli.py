@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from nmt import __version__, pipeline, report
 from nmt.align import aer
-from nmt.align.corpus import AlignCorpusConfig, run_align_corpus
+from nmt.align.corpus import AlignCorpusConfig
 from nmt.align.given import run_align_given
 from nmt.align.statistical import AlignerMissing, StatisticalConfig
 from nmt.align.symmetrize import METHODS
@@ -163,7 +163,11 @@ def run(
         cfg = _config(pipeline.PipelineConfig, config)
     updates = {k: v for k, v in {"run_root": run_root, "run_name": run_name}.items() if v}
     cfg = cfg.model_copy(update=updates)
-    result = pipeline.run_pipeline(cfg)
+    try:
+        result = pipeline.run_pipeline(cfg)
+    except AlignerMissing as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
     typer.echo(report.to_text(result))
 
 
@@ -397,9 +401,9 @@ def align_corpus(
     split: Annotated[str, typer.Option(help="split of the pairs table to align")] = "train",
     iterations: Annotated[float, typer.Option(help="eflomal iterations relative to its default")] = 1.0,
 ) -> None:
-    """Align the run's pairs with eflomal both ways into <run>/align: links table and priors."""
-    cfg = AlignCorpusConfig(split=split, aligner=StatisticalConfig(iterations=iterations))
-    _print(_statistical(run_align_corpus, run_dir, cfg))
+    """Align the run's pairs with eflomal both ways into <run>/align: links, priors, pieces of each word."""
+    cfg = AlignCorpusConfig(enabled=True, split=split, aligner=StatisticalConfig(iterations=iterations))
+    _print(_statistical(pipeline.align_stage, run_dir, cfg))
 
 
 @app.command("aer")

@@ -20,11 +20,14 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
 from nmt import report
-from nmt.core.atomic import write_text
+from nmt.align.corpus import AlignCorpusConfig, run_align_corpus
+from nmt.align.pieces import write_piece_map
+from nmt.align.statistical import INSTALL, eflomal_installed
+from nmt.core.atomic import write_json, write_text
 from nmt.core.rundir import RunDir
 from nmt.data.acquire import AcquireConfig, GeneratedSource, run_acquire
 from nmt.evaluate.scores import EvaluateConfig, run_evaluate
-from nmt.text.tokenization import TokenizeConfig, run_tokenize
+from nmt.text.tokenization import TokenizeConfig, Tokenizer, run_tokenize
 from nmt.train.config import TrainConfig
 from nmt.train.run import run_train
 from nmt.translate.job import TranslateConfig, run_translate
@@ -43,6 +46,7 @@ class PipelineConfig(BaseModel):
     run_name: str | None = Field(None, description="default: <source kind>-<UTC time>")
     acquire: AcquireConfig = Field(default_factory=AcquireConfig)
     tokenize: TokenizeConfig = Field(default_factory=TokenizeConfig)
+    align: AlignCorpusConfig = Field(default_factory=AlignCorpusConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     translate: TranslateConfig = Field(default_factory=TranslateConfig)
@@ -97,12 +101,35 @@ def tokenize_stage(run_dir: Path, cfg: TokenizeConfig) -> dict[str, Any]:
     return summary
 
 
+def align_stage(run_dir: Path, cfg: AlignCorpusConfig) -> dict[str, Any]:
+    """Align the pairs with eflomal into <run>/align, map words to pieces, and record the summary.
+
+    With `enabled` None the stage runs when eflomal is installed and records why it did not
+    otherwise; with True and no eflomal it raises AlignerMissing (naming the install command).
+    """
+    run = RunDir(run_dir)
+    if cfg.enabled is False or (cfg.enabled is None and not eflomal_installed()):
+        reason = "align.enabled is false" if cfg.enabled is False else f"eflomal is not installed: {INSTALL}"
+        log.info("align stage skipped: %s", reason)
+        summary: dict[str, Any] = {"skipped": reason}
+    else:
+        summary = run_align_corpus(run_dir, cfg)
+        tokens = run.tokenize / f"{cfg.split}.parquet"
+        if tokens.exists():
+            tok = Tokenizer.load(run.tokenize)
+            pairs, out = run.acquire / "pairs.parquet", run.align / "pieces.parquet"
+            summary["pieces"] = write_piece_map(pairs, cfg.split, tokens, tok.src, tok.tgt, out)
+            write_json(run.align / "summary.json", summary)
+    report.record(run_dir, "align", summary)
+    return summary
+
+
 def train_stage(
     run_dir: Path, cfg: TrainConfig, on_validation: Callable[[dict[str, Any]], None] | None = None
 ) -> dict[str, Any]:
-    """Train on <run>/tokenize into <run>/train and record the summary."""
+    """Train on <run>/tokenize (guided by <run>/align's links if any) into <run>/train; record the summary."""
     run = RunDir(run_dir)
-    summary = run_train(run.tokenize, cfg, run.train, on_validation)
+    summary = run_train(run.tokenize, cfg, run.train, on_validation, align_dir=run.align)
     report.record(run_dir, "train", summary)
     return summary
 
@@ -140,7 +167,7 @@ def write_sample_documents(
 
 
 # The stages that build a model, in order; each reads its settings from PipelineConfig.<name>.
-BUILD_STAGES: Sequence[str] = ("acquire", "tokenize", "train", "evaluate")
+BUILD_STAGES: Sequence[str] = ("acquire", "tokenize", "align", "train", "evaluate")
 
 
 class StageRunner(Protocol):
@@ -154,6 +181,7 @@ def run_stage(name: str, run_dir: Path, cfg: BaseModel) -> dict[str, Any]:
     stages: dict[str, Callable[[Path, Any], dict[str, Any]]] = {
         "acquire": acquire_stage,
         "tokenize": tokenize_stage,
+        "align": align_stage,
         "train": train_stage,
         "evaluate": evaluate_stage,
     }
@@ -161,7 +189,7 @@ def run_stage(name: str, run_dir: Path, cfg: BaseModel) -> dict[str, Any]:
 
 
 def build_model(cfg: PipelineConfig, runner: StageRunner = run_stage) -> Path:
-    """Run BUILD_STAGES (acquire, tokenize, train, evaluate) into a new run directory; return it."""
+    """Run BUILD_STAGES (acquire, tokenize, align, train, evaluate) into a new run directory; return it."""
     run_dir = cfg.run_dir()
     log.info("run directory: %s", run_dir)
     for name in BUILD_STAGES:

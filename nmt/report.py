@@ -14,7 +14,7 @@ from nmt import __version__
 from nmt.core.atomic import read_json, write_json, write_text
 from nmt.core.rundir import RunDir
 
-STAGES = ("acquire", "tokenize", "train", "evaluate", "translate")
+STAGES = ("acquire", "tokenize", "align", "train", "evaluate", "translate")
 METRIC_KEYS = (("BLEU", "bleu"), ("chrF", "chrf"), ("TER", "ter"))
 
 
@@ -58,6 +58,20 @@ def _stage_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
         rows = ", ".join(f"{k} {v:,}" for k, v in t.get("rows", {}).items())
         text = f"sentencepiece {t.get('model_type')} vocab {vocab:,} ({kind}); rows {rows}"
         lines.append(("tokenize", text))
+    if al := stages.get("align"):
+        if "skipped" in al:
+            lines.append(("align", f"skipped: {al['skipped']}"))
+        else:
+            links = al.get("links", {})
+            lines.append(
+                (
+                    "align",
+                    f"{al.get('aligner')}: {al.get('pairs', 0):,} {al.get('split')} pairs, "
+                    f"{links.get('intersection', 0):,} intersection links, "
+                    f"{links.get('grow_diag_final_and', 0):,} grow-diag-final-and "
+                    f"in {al.get('seconds', 0):.0f} s",
+                )
+            )
     if tr := stages.get("train"):
         bleu = tr.get("best_valid_bleu")
         bleu_text = "n/a" if bleu is None else f"{bleu:.2f}"
@@ -68,7 +82,7 @@ def _stage_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
                 f"{tr.get('steps', 0):,} steps, {tr.get('epochs', 0)} epochs in {minutes:.1f} min "
                 f"({tr.get('tokens_per_s', 0):,.0f} target tokens/s on {tr.get('device')}), "
                 f"{tr.get('params', 0):,} params; best valid BLEU {bleu_text} at step "
-                f"{tr.get('best_step')}; stopped: {tr.get('stopped')}",
+                f"{tr.get('best_step')}; stopped: {tr.get('stopped')}; {_guidance_text(tr)}",
             )
         )
     if e := stages.get("evaluate"):
@@ -83,11 +97,14 @@ def _stage_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
                 )
             )
         for split, a in e.get("alignment", {}).items():
+            stat = a.get("statistical")
+            stat_text = f", statistical aligner AER {stat['aer']:.3f}" if stat else ""
             lines.append(
                 (
                     "evaluate",
-                    f"{split} alignment: AER {a['aer']:.3f}, precision {a['precision']:.3f}, recall "
-                    f"{a['recall']:.3f} (diagonal AER {a['diagonal_aer']:.3f})",
+                    f"{split} alignment: {a.get('attention', 'unguided')} attention AER {a['aer']:.3f}, "
+                    f"precision {a['precision']:.3f}, recall {a['recall']:.3f} "
+                    f"(diagonal AER {a['diagonal_aer']:.3f}{stat_text})",
                 )
             )
     if x := stages.get("translate"):
@@ -99,6 +116,15 @@ def _stage_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
             )
         )
     return lines
+
+
+def _guidance_text(train: dict[str, Any]) -> str:
+    """How the train stage used the statistical links."""
+    g = train.get("guided_alignment") or {}
+    if g.get("weight"):
+        pairs = g.get("pairs", 0)
+        return f"guided alignment weight {g['weight']:g} ({g.get('links')} links of {pairs:,} pairs)"
+    return f"no guided alignment ({g.get('off', 'not recorded')})"
 
 
 def to_text(report: dict[str, Any]) -> str:
@@ -210,20 +236,17 @@ def _scores(e: dict) -> str:
 
 
 def _alignment(alignment: dict) -> str:
-    """AER, precision and recall of the attention against gold alignments."""
-    rows = [
-        [
-            split,
-            f"{a['aer']:.3f}",
-            f"{a['precision']:.3f}",
-            f"{a['recall']:.3f}",
-            f"{a['diagonal_aer']:.3f}",
-            a["sentences"],
-        ]
-        for split, a in alignment.items()
-    ]
-    return "## Attention as a word aligner\n\n" + _table(
-        ["test set", "AER", "precision", "recall", "diagonal AER", "sentences"], rows
+    """AER, precision and recall of the attention, the statistical aligner and the diagonal against gold."""
+    rows = []
+    for split, a in alignment.items():
+        aligners = [(f"{a.get('attention', 'unguided')} attention", a)]
+        aligners += [("statistical aligner", a["statistical"])] if a.get("statistical") else []
+        for name, s in aligners:
+            scores = [f"{s[k]:.3f}" for k in ("aer", "precision", "recall")]
+            rows.append([split, name, *scores, s["sentences"]])
+        rows.append([split, "diagonal", f"{a['diagonal_aer']:.3f}", "", "", a["sentences"]])
+    return "## Word alignment against the gold\n\n" + _table(
+        ["test set", "aligner", "AER", "precision", "recall", "sentences"], rows
     )
 
 

@@ -51,6 +51,8 @@ def test_evaluate_writes_metrics_alignment_scores_and_heatmaps(trained_run, tmp_
     a = summary["alignment"]["test"]
     assert a["sentences"] == 100 and 0.0 <= a["aer"] <= 1.0 and a["predicted"] > 500
     assert a["aer"] < a["diagonal_aer"]  # the trained attention aligns better than the diagonal
+    assert a["attention"] == "guided"  # the pipeline ran the align stage: eflomal is installed here
+    assert a["statistical"]["sentences"] == 100 and a["statistical"]["aer"] < 0.2
     assert len((out / "alignment" / "test.links").read_text().splitlines()) == 100
 
     pngs = summary["heatmaps"]
@@ -76,9 +78,10 @@ def test_markdown_report_has_every_section(trained_run):
         "## Tokenizer",
         "## Training",
         "## Scores",
-        "## Attention as a word aligner",
+        "## Word alignment against the gold",
         "## Outputs",
     ):
         assert heading in text
     assert "| test | greedy |" in text
+    assert "| test | guided attention |" in text and "| test | statistical aligner |" in text
     assert report.to_markdown(report.load(trained_run)) == text

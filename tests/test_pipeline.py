@@ -52,11 +52,19 @@ def test_score_is_sacrebleu_bleu_and_chrf():
 @pytest.mark.slow
 def test_run_pipeline_records_every_stage(pipeline_report):
     stages = pipeline_report["stages"]
-    assert list(stages) == ["acquire", "tokenize", "train", "evaluate", "translate"]
+    assert list(stages) == ["acquire", "tokenize", "align", "train", "evaluate", "translate"]
+    assert stages["align"]["pieces"] == {"pairs": 3000, "mismatched": 0}
+    assert stages["train"]["guided_alignment"]["pairs"] == 3000
     assert stages["acquire"]["counts"] == {"train": 3000, "valid": 100, "test": 100}
     assert stages["train"]["steps"] == 300 and stages["train"]["stopped"] == "max_steps"
     assert stages["translate"]["sentences"] == 36 and stages["translate"]["errors"] == 0
     assert pipeline_report["scores"]["test"]["sentences"] == 100
+    job = RunDir(pipeline_report["run_dir"]).translate_job("sample")
+    alignments = pq.read_table(job / "alignments.parquet")
+    for row in alignments.to_pylist():  # eflomal is installed here: the run has an aligner
+        links = [tuple(map(int, x.split("-"))) for x in row["statistical_links"].split()]
+        assert all(i < len(row["src_words"]) and j < len(row["tgt_words"]) for i, j in links)
+    assert sum(len(r.split()) for r in alignments["statistical_links"].to_pylist()) > 36 * 5
     text = report.to_text(pipeline_report)
     assert "BLEU" in text and "36 sentences" in text and "report.json" in text
 

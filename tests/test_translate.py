@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from translate_fixtures import make_run_dir, make_translator, sentences
 
+from nmt.align.words import words
 from nmt.core.schema import ALIGNMENTS, ERRORS, TRANSLATIONS
 from nmt.model.search import DecodeConfig
 from nmt.translate.config import TranslateConfig
@@ -124,6 +125,10 @@ def test_job_round_trip_and_tables(tmp_path, translator):
         links = [tuple(map(int, x.split("-"))) for x in row["subword_links"].split()]
         assert len(links) == row["tgt_len"] - 1
         assert all(0 <= i < row["src_len"] - 1 and 0 <= j < row["tgt_len"] - 1 for i, j in links)
+        assert row["statistical_links"] is None  # this translator's run has no aligner
+    sources = dict(zip(keys, trans["source"].to_pylist(), strict=True))
+    aligned = align.select(["doc_id", "paragraph", "sentence", "src_words"]).to_pylist()
+    assert all(r["src_words"] == words(sources[tuple(list(r.values())[:3])]) for r in aligned)
     assert pq.read_table(out / "errors.parquet").num_rows == 0
     assert not (out / "shards").exists() and (out / "summary.json").exists()
 

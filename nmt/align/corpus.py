@@ -48,13 +48,16 @@ class AlignCorpusConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    enabled: bool | None = Field(
+        None, description="pipeline: run the stage (True: eflomal required); None: when eflomal is installed"
+    )
     split: str = Field("train", description="split of the pairs table to align")
     aligner: StatisticalConfig = Field(default_factory=StatisticalConfig)
 
 
 def align_dir(run_dir: Path) -> Path:
     """The align stage's folder of a run."""
-    return RunDir(run_dir).root / "align"
+    return RunDir(run_dir).align
 
 
 def split_batches(pairs: Path, split: str) -> Iterator[pa.RecordBatch]:

@@ -32,9 +32,9 @@ from nmt.align import aer
 from nmt.align.aer import parse_pharaoh
 from nmt.align.corpus import align_dir, write_aligner_input
 from nmt.align.links import Link, pharaoh
-from nmt.align.statistical import StatisticalConfig, align_files, load_eflomal
+from nmt.align.statistical import StatisticalConfig, align_files, eflomal_installed, load_eflomal
 from nmt.align.symmetrize import METHODS, Method, symmetrize
-from nmt.align.words import aligner_line, tokenized_words
+from nmt.align.words import aligner_line, tokenized_words, words
 from nmt.core.atomic import read_json, write_json, write_text
 from nmt.core.rundir import RunDir
 
@@ -84,6 +84,21 @@ def align_word_pairs(
         (parse_pharaoh(f, f"forward links, pair {k + 1}"), parse_pharaoh(r, f"reverse links, pair {k + 1}"))
         for k, (f, r) in enumerate(zip(forward, reverse, strict=True))
     ]
+
+
+def translation_links(
+    run_dir: Path | None, sources: list[str], translations: list[str], method: Method = "intersection"
+) -> list[tuple[list[str], list[str], str | None]]:
+    """Words (nmt.align.words) of each source and translation and their statistical links (Pharaoh).
+
+    The links come from the run's aligner with its priors, symmetrised by `method`; they are
+    None where the run has no priors or eflomal is not installed, "" for an empty side.
+    """
+    pairs = [(words(s), words(t)) for s, t in zip(sources, translations, strict=True)]
+    if run_dir is None or not (align_dir(run_dir) / "priors.txt").exists() or not eflomal_installed():
+        return [(s, t, None) for s, t in pairs]
+    both = align_word_pairs(run_dir, [(s, t) if s and t else None for s, t in pairs])
+    return [(s, t, pharaoh(symmetrize(f, r, method))) for (s, t), (f, r) in zip(pairs, both, strict=True)]
 
 
 def run_align_given(

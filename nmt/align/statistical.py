@@ -15,6 +15,7 @@ eflomal is an optional dependency: it ships as C source and needs a compiler to 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 from pathlib import Path
 from types import ModuleType
 from typing import Literal
@@ -40,6 +41,11 @@ class StatisticalConfig(BaseModel):
     samplers: int = Field(3, gt=0, description="independent samplers whose marginals are averaged")
     iterations: float = Field(1.0, gt=0.0, description="iterations relative to eflomal's default")
     null_prior: float = Field(0.2, ge=0.0, le=1.0, description="prior probability of an unaligned word")
+
+
+def eflomal_installed() -> bool:
+    """Whether eflomal can be imported."""
+    return importlib.util.find_spec("eflomal") is not None
 
 
 def load_eflomal() -> ModuleType:

@@ -8,6 +8,9 @@
 <run>/tokenize/spm.model|.vocab   the sentencepiece model (joint source+target)
 <run>/tokenize/<split>.parquet    TOKENS, one file per split
 <run>/tokenize/manifest.json      settings, model sha256, length statistics
+<run>/align/links.parquet         ALIGN_LINKS: the statistical aligner's links of the train pairs
+<run>/align/pieces.parquet        ALIGN_PIECES: the pieces of every aligner word (guided alignment)
+<run>/align/priors.txt            the aligner's priors, for aligning new pairs
 <run>/train/config.json           the full training configuration
 <run>/train/checkpoints/          last.pt, best.pt (full training state)
 <run>/train/metrics.jsonl         one line per validation
@@ -47,6 +50,10 @@ class RunDir:
     @property
     def tokenize(self) -> Path:
         return self.root / "tokenize"
+
+    @property
+    def align(self) -> Path:
+        return self.root / "align"
 
     @property
     def train(self) -> Path:

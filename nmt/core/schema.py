@@ -67,6 +67,19 @@ ALIGN_LINKS = _schema(
     "align_links",
 )
 
+# align: the pieces of every aligner word of a pair (nmt.align.pieces), for guided alignment.
+# Per side the flat ranges [first_0, end_0, first_1, end_1, ...]: word w of the side (its index
+# in the links above) is made of pieces first_w .. end_w - 1 of the pair's TOKENS row; empty
+# lists where the pieces could not be matched to that row (no guidance for the pair).
+ALIGN_PIECES = _schema(
+    [
+        pa.field("id", pa.int64(), nullable=False),  # the pair id from PAIRS
+        pa.field("src_pieces", pa.list_(pa.int16()), nullable=False),  # [2 x source words]
+        pa.field("tgt_pieces", pa.list_(pa.int16()), nullable=False),  # [2 x target words]
+    ],
+    "align_pieces",
+)
+
 # translate: one row per input sentence of a job.
 TRANSLATIONS = _schema(
     [
@@ -97,6 +110,12 @@ ALIGNMENTS = _schema(
         pa.field("attention", pa.list_(pa.float32()), nullable=False),
         pa.field("subword_links", pa.string(), nullable=False),  # Pharaoh "i-j", 0-based, src-tgt
         pa.field("word_links", pa.string(), nullable=False),  # the same merged to words
+        # The statistical aligner's words (nmt.align.words) of the source and the translation, and
+        # its links between them (the run's priors, intersection; Pharaoh "i-j", 0-based over these
+        # words); null where the run has no aligner (no align stage, or eflomal not installed).
+        pa.field("src_words", pa.list_(pa.string()), nullable=False),
+        pa.field("tgt_words", pa.list_(pa.string()), nullable=False),
+        pa.field("statistical_links", pa.string()),
     ],
     "alignments",
 )

@@ -4,7 +4,9 @@ search, attention scored as a word aligner where the corpus has gold alignments,
 Outputs in <run>/evaluate: `<test set>.<decoding>.hyp.txt`, `metrics.parquet` (schema METRICS:
 one row per model, test set, decoding and metric; also appended to `metrics_table` when given,
 replacing earlier rows of the same model, test set, decoding and metric), `alignment/<test
-set>.links` (Pharaoh) with AER, precision and recall against `acquire/gold/<test set>.talp`, and
+set>.links` (Pharaoh) with AER, precision and recall against `acquire/gold/<test set>.talp` (the
+attention labelled guided when the train stage used guided alignment; beside it the run's
+statistical aligner, its priors and intersection links, where the run has an align stage), and
 `heatmaps/*.png`: chosen sentences as translated (pieces on the axes), and the worst-aligned
 sentences under forced decoding of the reference (words on the axes, gold sure links outlined).
 """
@@ -23,8 +25,12 @@ import sacrebleu
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nmt.align import aer
+from nmt.align.corpus import align_dir
+from nmt.align.given import align_word_pairs
 from nmt.align.links import pharaoh
-from nmt.core.atomic import write_json, write_parquet, write_text
+from nmt.align.statistical import eflomal_installed
+from nmt.align.symmetrize import symmetrize
+from nmt.core.atomic import read_json, write_json, write_parquet, write_text
 from nmt.core.device import DeviceName, resolve_device
 from nmt.core.lock import locks_folder
 from nmt.core.rundir import RunDir
@@ -150,7 +156,7 @@ def run_evaluate(run_dir: Path, cfg: EvaluateConfig, out_dir: Path) -> dict[str,
         gold_path = run.acquire / "gold" / f"{split}.talp"
         if gold_path.exists():
             alignment[split], drawn = _score_alignment(
-                translator, sources, references, languages, gold_path, cfg, out_dir, split
+                run.root, translator, sources, references, languages, gold_path, cfg, out_dir, split
             )
             heatmaps += drawn
     table = pa.Table.from_pylist(rows, schema=METRICS)
@@ -206,7 +212,15 @@ def append_metrics(path: Path, rows: pa.Table) -> pa.Table:
     return rows
 
 
+def trained_with_guidance(run_dir: Path) -> bool:
+    """Whether the run's train stage used guided alignment (its report's train summary)."""
+    path = RunDir(run_dir).report
+    train = read_json(path).get("stages", {}).get("train", {}) if path.exists() else {}
+    return bool((train.get("guided_alignment") or {}).get("weight"))
+
+
 def _score_alignment(
+    run_dir: Path,
     translator: Translator,
     sources: list[str],
     references: list[str],
@@ -216,7 +230,8 @@ def _score_alignment(
     out_dir: Path,
     split: str,
 ) -> tuple[dict, list[str]]:
-    """Forced alignment of the references scored against the gold; heatmaps of the worst sentences."""
+    """Forced alignment of the references scored against the gold, and the run's statistical aligner
+    where it has one; heatmaps of the worst sentences."""
     gold = aer.read_talp(gold_path)
     if len(gold) != len(sources):
         raise ValueError(f"{gold_path}: {len(gold)} gold alignments for {len(sources)} {split} pairs")
@@ -235,6 +250,11 @@ def _score_alignment(
         "gold": str(gold_path),
         "config": cfg.align.model_dump(),
     }
+    result["attention"] = "guided" if trained_with_guidance(run_dir) else "unguided"
+    if (align_dir(run_dir) / "priors.txt").exists() and eflomal_installed():
+        both = align_word_pairs(run_dir, words)  # the run's aligner with its priors
+        chosen = [symmetrize(f, r, "intersection") for f, r in both]
+        result["statistical"] = {**aer.score(chosen, gold).as_dict(), "symmetrization": "intersection"}
     log.info("evaluate: %s alignment AER %.3f (diagonal %.3f)", split, result["aer"], result["diagonal_aer"])
     drawn = draw_worst(aligned, gold, out_dir / "heatmaps" / f"{split}-worst", cfg.heatmap_worst)
     return result, [str(p) for p in drawn]

@@ -7,8 +7,12 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from nmt.align.guidance import GuideColumn
 from nmt.core.device import resolve_device
 from nmt.model.config import ModelConfig, preset
+
+# The guided-alignment weight by default (benchmarks/guided.py measured it).
+GUIDED_WEIGHT = 0.5
 
 # Settings that may differ when a run is resumed; every other setting must match.
 RESUMABLE_FIELDS = {
@@ -57,6 +61,14 @@ class TrainConfig(BaseModel):
     log_every: int = Field(100, gt=0, description="steps between progress lines")
     subword_sampling: bool = Field(
         False, description="epoch e reads sampled/train-<e % K>.parquet (tokenize sampled_copies=K)"
+    )
+    guided_alignment: float = Field(
+        GUIDED_WEIGHT,
+        ge=0,
+        description="weight of the guided-alignment loss (needs the align stage's links); 0: off",
+    )
+    guided_links: GuideColumn = Field(
+        "intersection", description="which of the align stage's links guide the attention"
     )
 
     @field_validator("device")

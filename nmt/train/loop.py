@@ -184,6 +184,7 @@ class Loop:
             "params": count_parameters(trainer.model),
             "device": str(trainer.device),
             "world_size": self.ddp.world,
+            "guided_alignment": trainer.guidance_summary(),
             "valid_loss": last.get("valid_loss"),
             "valid_bleu": last.get("valid_bleu"),
             "best_valid_loss": best.get("valid_loss"),

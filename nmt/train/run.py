@@ -51,15 +51,17 @@ def run_train(
     cfg: TrainConfig,
     out_dir: Path,
     on_validation: Callable[[dict[str, Any]], None] | None = None,
+    align_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Train (or resume training) into out_dir; return the summary (see nmt.train.loop).
 
-    `on_validation` receives each metrics.jsonl record as it is written (rank 0 only).
+    `on_validation` receives each metrics.jsonl record as it is written (rank 0 only);
+    `align_dir` holds the align stage's links that guide the attention (guided_alignment > 0).
     """
     tokenize_dir, out_dir = Path(tokenize_dir), Path(out_dir)
     ddp = Distributed.from_env()
     with process_group(ddp, cfg.device):
-        trainer = Trainer(tokenize_dir, cfg, ddp, out_dir / TOKENS_CACHE)
+        trainer = Trainer(tokenize_dir, cfg, ddp, out_dir / TOKENS_CACHE, align_dir)
         loop = Loop(trainer, out_dir, on_validation)
         last = loop.checkpoints / "last.pt"
         if last.exists():
@@ -87,6 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("tokenize_dir", type=Path)
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--config", type=Path, help="TrainConfig as JSON (default: defaults)")
+    parser.add_argument("--align-dir", type=Path, help="the align stage's folder (guided alignment)")
     parser.add_argument("--max-minutes", type=float, help="time budget (overrides the config)")
     parser.add_argument("--max-steps", type=int, help="step limit (overrides the config)")
     args = parser.parse_args(argv)
@@ -96,6 +99,6 @@ def main(argv: list[str] | None = None) -> None:
         {**cfg.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    summary = run_train(args.tokenize_dir, cfg, args.out_dir)
+    summary = run_train(args.tokenize_dir, cfg, args.out_dir, align_dir=args.align_dir)
     if Distributed.from_env().main:
         print(json.dumps(summary, indent=2))

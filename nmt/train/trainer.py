@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 from pathlib import Path
 
@@ -21,9 +22,11 @@ import torch
 from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 
+from nmt.align.guidance import GuideLinks
 from nmt.core.device import resolve_device
 from nmt.model.bahdanau import Seq2Seq, sequence_loss
 from nmt.model.batching import BatchStream, make_batch
+from nmt.model.guided import guide_targets, guided_alignment_loss
 from nmt.text.tokenization import Tokenizer
 from nmt.train.config import TrainConfig, build_optimizer
 from nmt.train.data import sampled_epochs, token_arrays
@@ -31,11 +34,20 @@ from nmt.train.distributed import Distributed
 from nmt.train.progress import Progress
 from nmt.train.schedule import LRSchedule
 
+logger = logging.getLogger(__name__)
+
 
 class Trainer:
     """Holds the model, optimizer, schedule, training data and progress of one run on this rank."""
 
-    def __init__(self, tokenize_dir: Path, cfg: TrainConfig, ddp: Distributed, cache_dir: Path):
+    def __init__(
+        self,
+        tokenize_dir: Path,
+        cfg: TrainConfig,
+        ddp: Distributed,
+        cache_dir: Path,
+        align_dir: Path | None = None,
+    ):
         """Train on <tokenize_dir>'s TOKENS files, cached as mapped arrays in `cache_dir` (nmt.train.data)."""
         self.tokenize_dir, self.cfg, self.ddp = Path(tokenize_dir), cfg, ddp
         self.device = resolve_device(cfg.device, ddp.local_rank)
@@ -74,6 +86,7 @@ class Trainer:
             group=ddp.world * cfg.accum_steps,
             epoch_data=epoch_data,
         )
+        self.guide, self.guide_off = guidance(cfg, align_dir)
         self.progress = Progress()
         self.autocast = torch.autocast(self.device.type, torch.bfloat16, enabled=cfg.bf16)
 
@@ -92,10 +105,15 @@ class Trainer:
             sync = contextlib.nullcontext() if last or ddp.world == 1 else self._ddp_module().no_sync()
             with sync:
                 with self.autocast:
-                    logits, _ = self.train_model(batch.src, batch.src_len, batch.tgt_in)
+                    logits, attn = self.train_model(batch.src, batch.src_len, batch.tgt_in)
                 loss = sequence_loss(logits, batch.tgt_out, cfg.label_smoothing)  # summed
+                objective = loss
+                if self.guide is not None:
+                    pairs = self.train_data.ids[batch.index]  # [B] pair ids of the rows
+                    target = guide_targets(self.guide, pairs, attn.size(1), attn.size(2))  # [B,T,S]
+                    objective = loss + cfg.guided_alignment * guided_alignment_loss(attn, target)
                 # DDP averages gradients over ranks; scale so the step sees sum / group tokens.
-                (loss * (ddp.world / group_tokens)).backward()
+                (objective * (ddp.world / group_tokens)).backward()
             loss_sum += loss.detach()
             tokens += batch.n_tgt_tokens
         if cfg.clip is not None:
@@ -106,6 +124,25 @@ class Trainer:
         self.schedule.step(self.progress.step)
         return loss_sum, tokens
 
+    def guidance_summary(self) -> dict:
+        """How training used the statistical links: weight, links column and pairs, or why not."""
+        if self.guide is None:
+            return {"weight": 0.0, "off": self.guide_off}
+        return {"weight": self.cfg.guided_alignment, "links": self.cfg.guided_links, "pairs": len(self.guide)}
+
     def _ddp_module(self) -> DistributedDataParallel:
         module = self.train_model
         return module._orig_mod if hasattr(module, "_orig_mod") else module
+
+
+def guidance(cfg: TrainConfig, align_dir: Path | None) -> tuple[GuideLinks | None, str | None]:
+    """The statistical links that guide the attention, or None and why not."""
+    if cfg.guided_alignment == 0:
+        return None, "guided_alignment is 0"
+    if cfg.subword_sampling:
+        return None, "subword sampling: the links map to train.parquet's pieces only"
+    if align_dir is None or not (Path(align_dir) / "pieces.parquet").exists():
+        return None, "no align stage output (<run>/align/pieces.parquet)"
+    guide = GuideLinks.read(Path(align_dir), cfg.guided_links)
+    logger.info("guided alignment: weight %g, %s links", cfg.guided_alignment, cfg.guided_links)
+    return guide, None

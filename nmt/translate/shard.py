@@ -22,6 +22,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from nmt.align.given import translation_links
 from nmt.core.atomic import atomic_path, read_json, write_bytes, write_json, write_parquet, write_text
 from nmt.core.schema import RESULTS
 from nmt.text.documents import (
@@ -195,7 +196,9 @@ def translate_shard(
     write_parquet(
         folder / "translations.parquet", translations_table(items, results, job_id, translator.model_id, meta)
     )
-    write_alignments(folder / "alignments.parquet", items, results, job_id, translator.tokenizer, meta)
+    statistical = translation_links(translator.model_dir, texts, [r.translation for r in results])
+    tokenizer = translator.tokenizer
+    write_alignments(folder / "alignments.parquet", items, results, statistical, job_id, tokenizer, meta)
     write_parquet(folder / "errors.parquet", errors_table(errors, job_id, meta))
     failed_docs = {doc_id for doc_id, e in errors if e.reason != "sentence_too_long"}
     summary = {

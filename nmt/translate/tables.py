@@ -77,16 +77,23 @@ def translations_table(items, results, job_id, model_id, meta) -> pa.Table:
     return pa.table(cols, schema=with_metadata(TRANSLATIONS, meta))
 
 
-def write_alignments(path: Path, items, results, job_id, tokenizer, meta, rows: int = 2048) -> None:
-    """Write the ALIGNMENTS rows of a shard in slices, so only one slice's matrices are copied at a time."""
+def write_alignments(
+    path: Path, items, results, statistical, job_id, tokenizer, meta, rows: int = 2048
+) -> None:
+    """Write the ALIGNMENTS rows of a shard in slices, so only one slice's matrices are copied at a time.
+
+    `statistical`: per sentence (source words, translation words, statistical links or None), from
+    nmt.align.given.translation_links.
+    """
     schema = with_metadata(ALIGNMENTS, meta)
     with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
         for lo in range(0, max(len(items), 1), rows):
-            part_items, part_results = items[lo : lo + rows], results[lo : lo + rows]
-            writer.write_table(_alignments(part_items, part_results, job_id, tokenizer, schema))
+            part = slice(lo, lo + rows)
+            table = _alignments(items[part], results[part], statistical[part], job_id, tokenizer, schema)
+            writer.write_table(table)
 
 
-def _alignments(items, results, job_id, tokenizer, schema) -> pa.Table:
+def _alignments(items, results, statistical, job_id, tokenizer, schema) -> pa.Table:
     src_tokens, tgt_tokens, subword, word, offsets = [], [], [], [], [0]
     for r in results:
         src = tokenizer.src_pieces(r.src_ids)
@@ -110,6 +117,9 @@ def _alignments(items, results, job_id, tokenizer, schema) -> pa.Table:
         "attention": attention,
         "subword_links": subword,
         "word_links": word,
+        "src_words": [s for s, _, _ in statistical],
+        "tgt_words": [t for _, t, _ in statistical],
+        "statistical_links": [x for _, _, x in statistical],
     }
     return pa.table(cols, schema=schema)
 

@@ -45,6 +45,7 @@ class Translator:
         self.tokenizer = tokenizer
         self.model_id = model_id
         self.checkpoint: Path | None = None
+        self.model_dir: Path | None = None  # the run directory, when loaded from one
 
     @classmethod
     def load(cls, model_dir: Path, device: str | torch.device = "cpu") -> Translator:
@@ -57,6 +58,7 @@ class Translator:
             raise ValueError(f"{ckpt} was trained with tokenizer {expected}, not {tokenizer.sha256}")
         translator = cls(model, tokenizer, checkpoint_id(ckpt), device)
         translator.checkpoint = ckpt
+        translator.model_dir = Path(model_dir)
         return translator
 
     def translate(

@@ -24,7 +24,7 @@ def test_pipeline_flow_learns_and_writes_the_documented_tables(tmp_path):
     cfg = small_pipeline(tmp_path, "e2e", translate_beam=3)
     result = pipeline(cfg)
     run = tmp_path / "e2e"
-    assert set(result["stages"]) == {"acquire", "tokenize", "train", "evaluate", "translate"}
+    assert set(result["stages"]) == {"acquire", "tokenize", "align", "train", "evaluate", "translate"}
     assert result["stages"]["acquire"]["counts"] == {"train": 3000, "valid": 100, "test": 100}
     # An untrained model scores below 2 BLEU here (tests/test_pipeline.py measures it).
     assert result["scores"]["test"]["bleu"] > 20
