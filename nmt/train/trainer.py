@@ -48,7 +48,7 @@ class Trainer:
         cache_dir: Path,
         align_dir: Path | None = None,
     ):
-        """Train on <tokenize_dir>'s TOKENS files, cached as mapped arrays in `cache_dir` (nmt.train.data)."""
+        """Train on <tokenize_dir>'s TOKENS files, mapped from `cache_dir`; guided by `align_dir`'s links."""
         self.tokenize_dir, self.cfg, self.ddp = Path(tokenize_dir), cfg, ddp
         self.device = resolve_device(cfg.device, ddp.local_rank)
         if self.device.type == "cpu":
