@@ -7,7 +7,7 @@ per weight one training run with the same seed, steps and settings (the `small` 
 demo, attention 128), scored on the test split: greedy BLEU, and AER against the generated gold
 of the attention under forced decoding of the references (each word encoded alone, argmax
 links). The statistical aligner's own AER on the same test pairs (its priors, intersection) is
-the mark guided attention aims at. --quick: 2,000 train pairs, weights 0 and 0.5, 60 steps.
+the mark guided attention aims at. --quick: 2,000 train pairs, weights 0 and 0.5, 40 steps.
 
 Results go to benchmarks/results/guided.json: per weight BLEU, AER, precision, recall and
 seconds; the headline (top level) the statistical aligner's AER and each weight's BLEU and AER.
@@ -128,10 +128,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--train-pairs", type=int, default=20000)
     parser.add_argument("--test-pairs", type=int, default=300)
-    parser.add_argument("--quick", action="store_true", help="2,000 pairs, weights 0 and 0.5, 60 steps")
+    parser.add_argument("--quick", action="store_true", help="2,000 pairs, weights 0 and 0.5, 40 steps")
     args = parser.parse_args()
     if args.quick:
-        args.weights, args.steps, args.train_pairs, args.test_pairs = [0.0, 0.5], 60, 2000, 100
+        args.weights, args.steps, args.train_pairs, args.test_pairs = [0.0, 0.5], 40, 2000, 100
     logging.basicConfig(level=logging.WARNING)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="guided-") as work:
