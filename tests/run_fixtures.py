@@ -35,5 +35,5 @@ def small_pipeline(run_root: Path, run_name: str, translate_beam: int) -> Pipeli
         tokenize=SMALL_TOKENIZER,
         train=SMALL_TRAINING,
         evaluate=EvaluateConfig(beams=[1], device="cpu"),
-        translate=TranslateConfig(beam=translate_beam),
+        translate=TranslateConfig(beam=translate_beam, statistical_links=True),
     )

@@ -46,18 +46,32 @@ import sys
 sys.path.insert(0, "tests")
 from translate_fixtures import make_translator
 from nmt.translate import TranslateConfig, translate_job
+import json
 cfg = TranslateConfig.model_validate_json(sys.argv[3])
-translate_job([sys.argv[1]], make_translator(), cfg, sys.argv[2])
+print(json.dumps(translate_job([sys.argv[1]], make_translator(), cfg, sys.argv[2]), default=str))
 """
 
 
+def job_in_a_process(inputs: Path, out: Path, cfg: TranslateConfig) -> dict:
+    """Run the job in a fresh process (as a rerun after a crash is) and return its summary."""
+    done = subprocess.run(
+        [sys.executable, "-c", KILLED_RUN, str(inputs), str(out), cfg.model_dump_json()],
+        cwd=Path(__file__).parent.parent,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 @pytest.mark.parametrize("beam", [1, 3])
-def test_sigkill_then_rerun_gives_identical_bytes(tmp_path, translator, beam):
+def test_sigkill_then_rerun_gives_identical_bytes(tmp_path, beam):
     inputs = write_docs(tmp_path / "in", n_docs=5, paragraphs=1)
     (inputs / "dup.txt").write_text((inputs / "doc0.txt").read_text())
-    # One torch thread here and in the child: CPU kernels sum in a thread-count-dependent order.
+    # Every run in a fresh process with one torch thread, as after a real crash: CPU kernels sum
+    # in a thread-count-dependent order, and this test process's torch state is not a fresh one's.
     cfg = TranslateConfig(**{**FAST, "beam": beam}, shard_bytes=100, job_id="job", threads=1)
-    whole = translate_job([inputs], translator, cfg, tmp_path / "a")
+    whole = job_in_a_process(inputs, tmp_path / "a", cfg)
     assert whole["shards"] >= 4
     out = tmp_path / "b"
     proc = subprocess.Popen(
@@ -71,7 +85,7 @@ def test_sigkill_then_rerun_gives_identical_bytes(tmp_path, translator, beam):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (out / "summary.json").exists(), "the job finished before it was killed"
-    rerun = translate_job([inputs], translator, cfg, out)
+    rerun = job_in_a_process(inputs, out, cfg)
     assert rerun["shards_skipped"] >= 2
     assert tree_bytes(out) == tree_bytes(tmp_path / "a")
     assert pq.read_table(out / "translations.parquet").num_rows == whole["sentences"]

@@ -17,6 +17,11 @@ class TranslateConfig(BaseModel):
     device: DeviceName = Field(
         "cpu", description='torch device (cpu, cuda, cuda:1, ...); "auto": CUDA if present'
     )
+    statistical_links: bool = Field(
+        False,
+        description="add the run's statistical word links (eflomal, its priors) to alignments.parquet; "
+        "eflomal samples without a seed, so this column may differ between runs (the rest cannot)",
+    )
     threads: int | None = Field(
         None, gt=0, description="torch CPU threads (set for the whole process); None: torch's default"
     )

@@ -196,7 +196,8 @@ def translate_shard(
     write_parquet(
         folder / "translations.parquet", translations_table(items, results, job_id, translator.model_id, meta)
     )
-    statistical = translation_links(translator.model_dir, texts, [r.translation for r in results])
+    aligner = translator.model_dir if cfg.statistical_links else None  # None: the column stays null
+    statistical = translation_links(aligner, texts, [r.translation for r in results])
     tokenizer = translator.tokenizer
     write_alignments(folder / "alignments.parquet", items, results, statistical, job_id, tokenizer, meta)
     write_parquet(folder / "errors.parquet", errors_table(errors, job_id, meta))
