@@ -6,12 +6,12 @@ own (the piece -> word map is trivially exact, but the model is fed `Speaker ,` 
 it never saw in training); "detokenized" rebuilds the raw sentence from the words in the side's
 language (nmt.text.surface: punctuation attached, French contractions and elisions re-joined, first
 letter capitalised), encodes it whole and maps each piece to the words it overlaps. The
-languages are the run's (`run_languages`: the acquire manifest). The model reads one side and
-is fed the other (teacher forcing, `Seq2Seq.forward`); its attention is merged to words
-(nmt.align.links.word_attention: a source word sums its pieces' weights, a target word averages its
-pieces' rows, a piece shared by two words counts for both) and every target word is linked to
-its most attended source word, or to every source word at or above a threshold
-(nmt.align.links.matrix_links).
+languages are the model's (`run_languages`: the acquire manifest, or an export's card). The
+model reads one side and is fed the other (teacher forcing, `Seq2Seq.forward`); its attention is
+merged to words (nmt.align.links.word_attention: a source word sums its pieces' weights, a
+target word averages its pieces' rows, a piece shared by two words counts for both) and every
+target word is linked to its most attended source word, or to every source word at or above a
+threshold (nmt.align.links.matrix_links).
 
 `reverse` reads the pairs with a model trained in the other direction (target -> source), so
 two models' links can be symmetrised (nmt.align.symmetrize); links are always written source-target.
@@ -34,10 +34,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from nmt.align import aer
 from nmt.align.links import Link, matrix_links, pharaoh, word_attention
-from nmt.core.atomic import read_json, write_json, write_text
-from nmt.core.rundir import RunDir
+from nmt.core.atomic import write_json, write_text
 from nmt.evaluate.heatmap import save_heatmap
 from nmt.model.batching import length_batches, pad_sources, pad_targets
+from nmt.model.export import model_languages
 from nmt.model.search import DECODE_DEFAULTS, DecodeConfig
 from nmt.text.surface import surface_pieces
 from nmt.translate.translator import Translator
@@ -125,11 +125,7 @@ def read_links(matrix: np.ndarray, threshold: float | None, reverse: bool) -> se
     return {(j, i) for i, j in links} if reverse else links
 
 
-def run_languages(model_dir: Path) -> tuple[str | None, str | None]:
-    """The source and target languages of a run (its acquire manifest); None where unknown."""
-    path = RunDir(model_dir).acquire / "manifest.json"
-    manifest = read_json(path) if path.exists() else {}
-    return manifest.get("src_lang"), manifest.get("tgt_lang")
+run_languages = model_languages  # (src, tgt) of a run, a registered model or an export; None where unknown
 
 
 def _word_pieces(encode, sentences: list[list[str]]) -> list[tuple[list[int], list[int]]]:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from nmt.core.atomic import atomic_path
+from nmt.core.atomic import atomic_path, file_sha256
 from nmt.core.rundir import RunDir
 from nmt.model.bahdanau import Seq2Seq
 from nmt.model.config import ModelConfig
@@ -106,3 +106,8 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Se
     model = Seq2Seq(ModelConfig(**meta["model_config"]), meta["src_vocab"], meta["tgt_vocab"])
     model.load_state_dict(checkpoint["model"])
     return model.to(device).eval(), meta
+
+
+def checkpoint_id(ckpt: Path) -> str:
+    """The model id of <run>/train/checkpoints/<file>: <run name>/<file>@<first 12 hex digits of sha256>."""
+    return f"{ckpt.parents[2].name}/{ckpt.name}@{file_sha256(ckpt)[:12]}"

@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from nmt.core.atomic import file_sha256
 from nmt.core.device import resolve_device
 from nmt.core.rundir import RunDir
 from nmt.model.batching import length_batches, pad_sources
-from nmt.model.checkpoint import find_checkpoint, load_model
+from nmt.model.checkpoint import checkpoint_id, find_checkpoint, load_model
+from nmt.model.export import WEIGHTS, is_export, load_export
 from nmt.model.search import DECODE_DEFAULTS, DecodeConfig, Hypothesis, search
 from nmt.text.tokenization import Tokenizer
 
@@ -45,20 +45,27 @@ class Translator:
         self.tokenizer = tokenizer
         self.model_id = model_id
         self.checkpoint: Path | None = None
-        self.model_dir: Path | None = None  # the run directory, when loaded from one
+        self.model_dir: Path | None = None  # the run or export folder, when loaded from one
 
     @classmethod
     def load(cls, model_dir: Path, device: str | torch.device = "cpu") -> Translator:
-        """Load <run>/train/checkpoints/best.pt (else last.pt) and <run>/tokenize."""
-        ckpt = find_checkpoint(model_dir)
-        model, meta = load_model(ckpt, resolve_device(str(device)))
-        tokenizer = Tokenizer.load(RunDir(model_dir).tokenize)
+        """Load a run (train/checkpoints/best.pt, else last.pt, and tokenize/) or an exported model folder."""
+        model_dir = Path(model_dir)
+        if is_export(model_dir):
+            ckpt, tokenizer_dir = model_dir / WEIGHTS, model_dir
+            model, meta = load_export(model_dir, resolve_device(str(device)))
+            model_id = meta["model_id"]
+        else:
+            ckpt, tokenizer_dir = find_checkpoint(model_dir), RunDir(model_dir).tokenize
+            model, meta = load_model(ckpt, resolve_device(str(device)))
+            model_id = checkpoint_id(ckpt)
+        tokenizer = Tokenizer.load(tokenizer_dir)
         expected = meta.get("tokenizer_sha256")
         if expected and expected != tokenizer.sha256:
             raise ValueError(f"{ckpt} was trained with tokenizer {expected}, not {tokenizer.sha256}")
-        translator = cls(model, tokenizer, checkpoint_id(ckpt), device)
+        translator = cls(model, tokenizer, model_id, device)
         translator.checkpoint = ckpt
-        translator.model_dir = Path(model_dir)
+        translator.model_dir = model_dir
         return translator
 
     def translate(
@@ -95,8 +102,3 @@ class Translator:
             out.append(Result("", texts[k], best.logprob, list(x), best.tokens, best.attention, nbest))
             k += len(nb)
         return out
-
-
-def checkpoint_id(ckpt: Path) -> str:
-    """The model id of <run>/train/checkpoints/<file>: <run name>/<file>@<first 12 hex digits of sha256>."""
-    return f"{ckpt.parents[2].name}/{ckpt.name}@{file_sha256(ckpt)[:12]}"
