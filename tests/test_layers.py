@@ -20,9 +20,10 @@ FLOORS = {
     "report": 5,
     "pipeline": 6,
     "ops": 7,
-    "cli": 8,
-    "__main__": 9,
-    "__init__": 10,
+    "api": 8,
+    "cli": 9,
+    "__main__": 10,
+    "__init__": 11,
 }
 
 

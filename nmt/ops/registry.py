@@ -6,6 +6,9 @@
     <registry>/models/<id>/train/checkpoints/best.pt the checkpoint (hard link to the run's file if possible)
     <registry>/current/<src>-<tgt>.json              {"model_id", "promoted_at", "previous", "reason"}
 
+A card's `export` (path, sha256 of the export's model.json, time) points at the inference-only
+export of the model (nmt.model.export), recorded by `record_export` when one is made.
+
 A model folder is laid out like a run directory, so `Translator.load(model_dir)` reads it as is.
 It is assembled under a hidden name and renamed into place, and the current pointer is replaced
 with os.replace: a reader sees the old model or the new one, never a half of either.
@@ -192,6 +195,32 @@ class Registry:
                 "register and promote one (nmt models register RUN_DIR; nmt models promote ID)"
             )
         return self.model_dir(model_id)
+
+    def model_for(self, pair: str) -> str:
+        """The model a pair names: its current model, else the one registered last; LookupError if none."""
+        current = self.current(pair)
+        if current is not None:
+            return current
+        src, tgt = parse_pair(pair)
+        found = [c["model_id"] for c in self.cards() if c["pair"] == f"{src}-{tgt}"]
+        if not found:
+            raise LookupError(
+                f"no model for {pair} in the registry at {self.root}: register one (nmt models register RUN)"
+            )
+        return found[-1]
+
+    def record_export(self, export_dir: str | os.PathLike, card: dict[str, Any]) -> list[str]:
+        """Point every model registered with the export's source checkpoint at it; their ids."""
+        digest = card["source"]["checkpoint_sha256"]
+        pointer = {
+            "path": str(Path(export_dir).resolve()),
+            "model_json_sha256": file_sha256(Path(export_dir) / "model.json"),
+            "exported_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        }
+        found = [c for c in self.cards() if c["checkpoint_sha256"] == digest]
+        for registered in found:
+            write_json(self.models / registered["model_id"] / CARD, {**registered, "export": pointer})
+        return [c["model_id"] for c in found]
 
     def promote(self, model_id: str, reason: str = "") -> dict[str, Any]:
         """Make `model_id` the current model of its pair (one atomic replace); return the pointer."""
