@@ -20,7 +20,7 @@ from typing import Annotated
 import typer
 from pydantic import BaseModel, ValidationError
 
-from nmt import __version__, pipeline, report
+from nmt import __version__, api, pipeline, report
 from nmt.align import aer
 from nmt.align.corpus import AlignCorpusConfig
 from nmt.align.given import run_align_given
@@ -28,6 +28,7 @@ from nmt.align.statistical import AlignerMissing, StatisticalConfig
 from nmt.align.symmetrize import METHODS
 from nmt.core.lock import FolderBusy
 from nmt.core.rundir import RunDir
+from nmt.core.streams import ready_line_batches
 from nmt.data.acquire import AcquireConfig, CatalogueSource, DirectorySource, GeneratedSource
 from nmt.evaluate import compare as comparison
 from nmt.evaluate.forced import AlignConfig, run_align
@@ -50,6 +51,16 @@ app = typer.Typer(
 
 RunOption = Annotated[Path, typer.Option("--run", help="run directory (see README: where outputs land)")]
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N")]
+RegistryOption = Annotated[
+    Path | None, typer.Option("--registry", help="registry folder; default $NMT_REGISTRY or data/registry")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="print JSON instead of text")]
+ModelOption = Annotated[
+    str,
+    typer.Option(
+        help="a run folder, an exported model (nmt export), a registered model id or a pair (de-en)"
+    ),
+]
 
 
 USER_MISTAKES = (FolderBusy, OSError, ValueError, LookupError)  # ValidationError is a ValueError
@@ -285,24 +296,62 @@ def compare(
 
 @app.command()
 def translate(
-    inputs: Annotated[list[Path], typer.Argument(help="files or folders of documents")],
-    model: Annotated[Path, typer.Option(help="run directory of the model")],
-    out: Annotated[Path, typer.Option(help="output folder")],
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(help="files or folders of documents; -: lines from stdin, translations to stdout"),
+    ],
+    model: ModelOption,
+    out: Annotated[Path | None, typer.Option(help="output folder (for files; - writes to stdout)")] = None,
     beam: Annotated[int, typer.Option(help="beam size; 1 is greedy")] = DECODE_DEFAULTS.beam,
     batch_tokens: Annotated[
         int,
         typer.Option(help="padded source tokens per batch, each beam counted (sentences x beam x longest)"),
     ] = DECODE_DEFAULTS.batch_tokens,
     device: Device = "auto",
+    batch_lines: Annotated[
+        int,
+        typer.Option(
+            min=1, help="-: at most this many lines decoded together (fewer when no more are ready)"
+        ),
+    ] = 1000,
+    registry: RegistryOption = None,
 ) -> None:
-    """Translate documents into <out>: translated files plus translation and alignment tables."""
+    """Translate documents into <out> (translated files, translation and alignment tables), or stdin lines."""
+    if "-" in map(str, inputs):
+        if len(inputs) > 1 or out is not None:
+            raise typer.BadParameter("- reads stdin and writes stdout: give no other input and no --out")
+        _translate_lines(api.load(model, device, registry), batch_lines, beam=beam, batch_tokens=batch_tokens)
+        return
+    if out is None:
+        raise typer.BadParameter(
+            "an output folder is needed for files (or give - to translate stdin)", param_hint="--out"
+        )
     cfg = TranslateConfig(beam=beam, batch_tokens=batch_tokens, device=device)
-    summary = run_translate(_inputs(inputs), _model_folder(model), cfg, out)
+    summary = run_translate(_inputs(inputs), api.resolve_model(model, registry), cfg, out)
     _print(summary)
     if summary["errors"]:
         reasons = ", ".join(f"{k}: {v}" for k, v in summary["errors_by_reason"].items())
         _error(f"{summary['errors']} input(s) not translated ({reasons}): see {out / 'errors.parquet'}")
         raise typer.Exit(1)
+
+
+def _translate_lines(model: api.TranslationModel, batch_lines: int, **decode) -> None:
+    """Each stdin line's translation on its own stdout line, each batch written as soon as it is done."""
+    stdout = sys.stdout.buffer
+    for lines in ready_line_batches(sys.stdin.fileno(), batch_lines):
+        for text in model.translate(lines, **decode):
+            stdout.write((" ".join(text.splitlines()) + "\n").encode("utf-8"))
+        stdout.flush()
+
+
+@app.command()
+def export(
+    model: Annotated[str, typer.Argument(help="a run folder, a registered model id or a pair (de-en)")],
+    out: Annotated[Path, typer.Option(help="folder of the exported model (new, or an earlier export)")],
+    registry: RegistryOption = None,
+) -> None:
+    """Write an inference-only model to ship: safetensors weights, sentencepiece model, model.json card."""
+    _print(api.export(model, out, registry))
 
 
 @app.command()
@@ -359,15 +408,6 @@ def _run_folder(run_dir: Path) -> Path:
             " and `nmt tokenize --run`"
         )
     return run_dir
-
-
-def _model_folder(model: Path) -> Path:
-    """`model` if it is a folder, else a one-line error."""
-    if not model.is_dir():
-        raise FileNotFoundError(
-            f"model folder {model} does not exist: give --model a trained run folder (nmt train --run ...)"
-        )
-    return model
 
 
 def _inputs(inputs: list[Path]) -> list[Path]:
@@ -431,11 +471,6 @@ def show(run_dir: Annotated[Path, typer.Argument(help="run directory")]) -> None
 
 models_app = typer.Typer(help="The model registry: list, register and promote models.", no_args_is_help=False)
 app.add_typer(models_app, name="models")
-
-RegistryOption = Annotated[
-    Path | None, typer.Option("--registry", help="registry folder; default $NMT_REGISTRY or data/registry")
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="print JSON instead of text")]
 
 
 @models_app.callback(invoke_without_command=True)

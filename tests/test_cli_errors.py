@@ -48,8 +48,8 @@ def docs(tmp_path_factory) -> Path:
 def test_a_model_folder_that_does_not_exist(docs, tmp_path):
     done = nmt("translate", str(docs), "--model", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out"))
     assert one_line_error(done) == (
-        f"error: model folder {tmp_path / 'nowhere'} does not exist: "
-        "give --model a trained run folder (nmt train --run ...)"
+        f"error: model folder {tmp_path / 'nowhere'} does not exist: give a trained run folder "
+        "(nmt train --run ...), an exported model (nmt export), a registered model id or a language pair"
     )
 
 
