@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 from registry_fixtures import PAIR, make_registrable_run, registry_with_current
 from test_translate import write_docs
+from typer.testing import CliRunner
 
 import nmt
+from nmt.cli import app
 from nmt.core.atomic import file_sha256
 from nmt.evaluate.forced import AlignConfig, align_pairs
 from nmt.model.checkpoint import save_checkpoint
@@ -111,6 +114,10 @@ def test_an_export_translates_like_its_run_and_is_checked(tmp_path, run, model):
     summary = nmt.export(run, tmp_path / "export")
     export = tmp_path / "export"
     assert sorted(p.name for p in export.iterdir()) == ["model.json", "model.safetensors", "spm.model"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert {p.stat().st_mode & 0o777 for p in export.iterdir()} == {0o666 & ~umask}  # shippable, not private
+    assert export.stat().st_mode & 0o777 == 0o777 & ~umask
     card = json.loads((export / "model.json").read_text())
     assert card["model_id"] == model.model_id and card["pair"] == PAIR
     assert {name: info["sha256"] for name, info in card["files"].items()} == {
@@ -149,3 +156,11 @@ def test_exporting_a_registered_model_points_its_card_at_the_export(tmp_path, ru
     assert pointer["path"] == str((tmp_path / "export").resolve())
     assert pointer["model_json_sha256"] == file_sha256(tmp_path / "export" / "model.json")
     assert registry.listing()[0]["model_id"] == model_id  # the card is still a card
+
+
+def test_nmt_export_prints_the_export_size_beside_the_checkpoint(tmp_path, run):
+    done = CliRunner().invoke(app, ["export", str(run), "--out", str(tmp_path / "export")])
+    assert done.exit_code == 0, done.output
+    printed = json.loads(done.stdout[done.stdout.index("{") :])
+    assert printed["checkpoint_bytes"] == (run / "train" / "checkpoints" / "best.pt").stat().st_size
+    assert printed["export_bytes"] == sum(p.stat().st_size for p in (tmp_path / "export").iterdir())

@@ -104,12 +104,22 @@ def export_model(run_dir: str | os.PathLike, out_dir: str | os.PathLike) -> dict
             "files": files,
         }
         write_json(staging / CARD, card)
+        _readable(staging)
         if out.exists():
             shutil.rmtree(out)
         os.rename(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return card
+
+
+def _readable(folder: Path) -> None:
+    """Give the folder and its files the umask's usual modes (temporary files start private)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    folder.chmod(0o777 & ~umask)
+    for path in folder.iterdir():
+        path.chmod(0o666 & ~umask)
 
 
 def export_bytes(folder: str | os.PathLike) -> int:
