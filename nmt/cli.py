@@ -61,6 +61,9 @@ ModelOption = Annotated[
         help="a run folder, an exported model (nmt export), a registered model id or a pair (de-en)"
     ),
 ]
+ClusterOption = Annotated[
+    str | None, typer.Option(help="Dask scheduler address (tcp://HOST:8786) to run the chunks on")
+]
 
 
 USER_MISTAKES = (FolderBusy, OSError, ValueError, LookupError)  # ValidationError is a ValueError
@@ -197,6 +200,7 @@ def acquire(
         str | None, typer.Option(help="folder or base URL laid out <corpus>/<file>; or $NMT_MIRROR")
     ] = None,
     seed: Annotated[int, typer.Option(help="seed of the generated corpus")] = 1,
+    cluster: ClusterOption = None,
 ) -> None:
     """Fetch, read and clean a parallel corpus into <out>/acquire."""
     if corpus in (None, "generated") and source is None:
@@ -207,7 +211,7 @@ def acquire(
         chosen = CatalogueSource(corpus=corpus, src_lang=src, tgt_lang=tgt)
     else:
         chosen = DirectorySource(location=source, src_lang=src, tgt_lang=tgt)
-    _print(pipeline.acquire_stage(out, AcquireConfig(source=chosen, mirror=mirror)))
+    _print(pipeline.acquire_stage(out, AcquireConfig(source=chosen, mirror=mirror), cluster))
 
 
 @app.command()
@@ -216,10 +220,11 @@ def tokenize(
     vocab_size: Annotated[int, typer.Option(help="sentencepiece pieces (a soft limit)")] = 8000,
     model_type: Annotated[str, typer.Option(help="unigram or bpe")] = "unigram",
     joint: Annotated[bool, typer.Option(help="one model for both languages")] = True,
+    cluster: ClusterOption = None,
 ) -> None:
     """Train sentencepiece on <run>/acquire and write token shards into <run>/tokenize."""
     cfg = TokenizeConfig(vocab_size=vocab_size, model_type=model_type, joint=joint)
-    _print(pipeline.tokenize_stage(run_dir, cfg))
+    _print(pipeline.tokenize_stage(run_dir, cfg, cluster))
 
 
 @app.command()

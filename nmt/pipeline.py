@@ -86,17 +86,17 @@ def demo_config(run_root: Path = Path("data/runs"), minutes: float = 6.0) -> Pip
     )
 
 
-def acquire_stage(run_dir: Path, cfg: AcquireConfig) -> dict[str, Any]:
-    """Acquire the corpus into <run>/acquire and record the summary."""
-    summary = run_acquire(cfg, RunDir(run_dir).acquire)
+def acquire_stage(run_dir: Path, cfg: AcquireConfig, cluster: str | None = None) -> dict[str, Any]:
+    """Acquire the corpus into <run>/acquire (cleaned on the Dask `cluster` if given); record the summary."""
+    summary = run_acquire(cfg, RunDir(run_dir).acquire, cluster)
     report.record(run_dir, "acquire", summary)
     return summary
 
 
-def tokenize_stage(run_dir: Path, cfg: TokenizeConfig) -> dict[str, Any]:
-    """Tokenize <run>/acquire/pairs.parquet into <run>/tokenize and record the summary."""
+def tokenize_stage(run_dir: Path, cfg: TokenizeConfig, cluster: str | None = None) -> dict[str, Any]:
+    """Tokenize <run>/acquire/pairs.parquet into <run>/tokenize (encoded on the Dask `cluster` if given)."""
     run = RunDir(run_dir)
-    summary = run_tokenize(run.acquire / "pairs.parquet", cfg, run.tokenize)
+    summary = run_tokenize(run.acquire / "pairs.parquet", cfg, run.tokenize, cluster)
     report.record(run_dir, "tokenize", summary)
     return summary
 

@@ -35,20 +35,21 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tqdm import tqdm
 
 from nmt.core.atomic import atomic_path, read_json, write_json
+from nmt.core.cluster import run_chunks
+from nmt.core.lock import locks_folder
 from nmt.core.row_groups import RowGroupWriter
 from nmt.core.schema import PAIRS, REJECTS, SCHEMA_VERSION
 from nmt.data import catalogue
 from nmt.data.archives import extract, find_member, is_archive
-from nmt.data.cleaning import CleaningConfig, check_pair, clean_text, escape_raw
-from nmt.data.digests import DigestMap, digest
-from nmt.core.lock import locks_folder
+from nmt.data.cleaning import CleaningConfig
+from nmt.data.digests import DigestMap
 from nmt.data.download import DownloadConfig, Fetched, MissingFile, fetch, is_url, location_name
+from nmt.data.partitions import SPLIT_ALIASES, Cleaned, chunks, clean_chunk, dedupe_key, pair_reject
 from nmt.data.readers import Item, RawPair, Reject, read_jsonl, read_paired, read_parquet, read_tmx, read_tsv
 from nmt.data.splitting import SPLITS, SplitConfig, assign_splits, sentence_key
 
 log = logging.getLogger(__name__)
 
-SPLIT_ALIASES = {"val": "valid", "dev": "valid", "validation": "valid"}
 _MAIN_SPLITS = ("train", "valid", "test")
 _CODE_FILES = (
     "acquire.py",
@@ -56,6 +57,7 @@ _CODE_FILES = (
     "catalogue.py",
     "cleaning.py",
     "digests.py",
+    "partitions.py",
     "readers.py",
     "splitting.py",
 )
@@ -493,10 +495,6 @@ _BATCH = 1 << 14  # pairs deduplicated (and their rejects written) together
 _LINE_BITS = 40  # a first occurrence is stored as (origin name index << 40) | line
 
 
-def _pair_reject(item: RawPair, problem: tuple[str, str]) -> Reject:
-    return Reject(item.origin, item.line, *problem, escape_raw(f"{item.src}\t{item.tgt}"))
-
-
 def _columns(schema: pa.Schema, rows: list[tuple]) -> pa.Table:
     return pa.table([list(c) for c in zip(*rows, strict=True)] if rows else [[]] * len(schema), schema=schema)
 
@@ -516,6 +514,7 @@ class _Collector:
         self.names: dict[str, int] = {}
         self.last_name, self.last_index = "", 0  # the name of the last _code, and its index
         self.events: list[Reject | tuple[str, str, str, RawPair]] = []  # a batch, in reading order
+        self.keys: list[int] = []  # the deduplication digest of each pair in `events`
         self.reject_rows: list[tuple] = []
         self.spills: dict[str, RowGroupWriter] = {}
         self.counts: Counter[str] = Counter()
@@ -525,19 +524,26 @@ class _Collector:
         self.pending_rows: list[tuple] = []
         self.pending_keys: tuple[array, array] = (array("Q"), array("Q"))
 
-    def reject(self, item: Reject) -> None:
-        """Record a dropped record in reading order."""
-        self.events.append(item)
-        if len(self.events) >= _BATCH:
-            self.flush()
-
-    def reject_pair(self, item: RawPair, problem: tuple[str, str]) -> None:
-        """Record a read pair that a filter dropped, with its raw text."""
-        self.reject(_pair_reject(item, problem))
+    def add(self, cleaned: Cleaned) -> None:
+        """Take one cleaned chunk's rejects and pairs, in reading order."""
+        keys = iter(cleaned.keys)
+        for event in cleaned.events:
+            if isinstance(event, Reject):
+                self.events.append(event)
+            elif event[0] is None:
+                self.hold(event[1], event[2], event[3])
+            else:
+                self.events.append(event)
+                if self.dedupe:
+                    self.keys.append(next(keys))
+            if len(self.events) >= _BATCH:
+                self.flush()
 
     def keep(self, split: str, src: str, tgt: str, item: RawPair) -> None:
         """Record a cleaned pair of a known split (dropped later if it repeats an earlier one)."""
         self.events.append((split, src, tgt, item))
+        if self.dedupe:
+            self.keys.append(dedupe_key(split, src, tgt))
         if len(self.events) >= _BATCH:
             self.flush()
 
@@ -578,8 +584,7 @@ class _Collector:
 
     def flush(self) -> None:
         """Deduplicate the batch against everything kept so far; write its pairs and rejects."""
-        pairs = [e for e in self.events if not isinstance(e, Reject)]
-        keys = [digest(f"{split}\0{src}\0{tgt}") for split, src, tgt, _ in pairs] if self.dedupe else []
+        keys, self.keys = self.keys, []
         found, earlier = (a.tolist() for a in self.seen.lookup(np.array(keys, dtype=np.uint64)))
         new: dict[int, int] = {}
         columns: dict[str, tuple[list, list, list, list]] = {}
@@ -595,7 +600,7 @@ class _Collector:
                 k += 1
                 if first is not None:
                     problem = ("duplicate", f"same pair as {self._origin(first)}")
-                    self._write_reject(_pair_reject(item, problem))
+                    self._write_reject(pair_reject(item, problem))
                     continue
                 new[key] = self._code(item)
             if split not in columns:
@@ -647,22 +652,15 @@ class _Collector:
             spill.__exit__(None, None, None)
 
 
-def _collect(plan: _Plan, cleaning: CleaningConfig, split_cfg: SplitConfig, collector: _Collector) -> None:
-    for inp in plan.inputs:
-        for item in tqdm(inp.items(), desc=inp.name, unit=" lines", disable=None, leave=False):
-            if isinstance(item, Reject):
-                collector.reject(item)
-                continue
-            src, tgt = clean_text(item.src, cleaning), clean_text(item.tgt, cleaning)
-            problem = check_pair(src, tgt, cleaning)
-            split = inp.split or (item.split and SPLIT_ALIASES.get(item.split, item.split))
-            if problem is not None:
-                collector.reject_pair(item, problem)
-            elif split:
-                collector.keep(split, src, tgt, item)
-            else:
-                collector.hold(src, tgt, item)
-    collector.release(split_cfg)
+def _collect(cfg: AcquireConfig, plan: _Plan, collector: _Collector, cluster: str | None) -> None:
+    """Clean the records chunk by chunk (here or on the Dask cluster); collect them in reading order."""
+    inputs = (
+        (tqdm(inp.items(), desc=inp.name, unit=" lines", disable=None, leave=False), inp.split)
+        for inp in plan.inputs
+    )
+    for cleaned in run_chunks(clean_chunk, chunks(inputs), cluster, cfg.cleaning):
+        collector.add(cleaned)
+    collector.release(cfg.split)
     collector.finish()
 
 
@@ -696,8 +694,12 @@ def _write_pairs(out_dir: Path, collector: _Collector) -> dict[str, str]:
 
 
 @locks_folder("acquire", wait=True)
-def run_acquire(cfg: AcquireConfig, out_dir: Path) -> dict:
-    """Fetch, read and clean the configured corpus into `out_dir`; return the stage summary."""
+def run_acquire(cfg: AcquireConfig, out_dir: Path, cluster: str | None = None) -> dict:
+    """Fetch, read and clean the configured corpus into `out_dir`; return the stage summary.
+
+    Given `cluster` (a Dask scheduler address), the records are cleaned in chunks on its
+    workers; the output is the same bytes as a local run's.
+    """
     out_dir = Path(out_dir)
     fetcher = _Fetcher(cfg.cache_dir or default_cache_dir(), cfg.download)
     mirror = cfg.mirror or os.environ.get("NMT_MIRROR") or None
@@ -719,7 +721,7 @@ def run_acquire(cfg: AcquireConfig, out_dir: Path) -> dict:
         RowGroupWriter(out_dir / "rejects.parquet", REJECTS) as rejects,
     ):
         collector = _Collector(Path(scratch), rejects, cfg.cleaning)
-        _collect(plan, cfg.cleaning, cfg.split, collector)
+        _collect(cfg, plan, collector, cluster)
         gold = _write_pairs(out_dir, collector)
     counts = {s: collector.counts[s] for s in sorted(collector.spills, key=_split_order)}
     reasons = collector.reasons

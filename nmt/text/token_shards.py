@@ -15,9 +15,8 @@ import contextlib
 import logging
 import re
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sentencepiece as spm
 
+from nmt.core.cluster import Pending, dask_client, in_order, worker_threads
 from nmt.core.row_groups import RowGroupWriter
 from nmt.core.schema import TOKENS, with_metadata
 
@@ -177,10 +177,35 @@ def _split_batches(
             yield split, part
 
 
+Encoders = tuple[spm.SentencePieceProcessor, spm.SentencePieceProcessor]
+
+
+@contextlib.contextmanager
+def _encoding_pool(
+    cluster: str | None, threads: int, encoders: Encoders, schema: pa.Schema, sampling: Sampling | None
+) -> Iterator[tuple[Callable[[tuple[str, pa.RecordBatch]], Pending[_Chunk]], int]]:
+    """A function submitting one (split, rows) chunk for encoding, and how many chunks encode at once.
+
+    Chunks encode on `threads` threads of this process, or on the workers of the Dask scheduler
+    at `cluster`, each of which is sent the models once.
+    """
+    if cluster is None:
+        workers = max(threads, 1)
+        with ThreadPoolExecutor(workers, "encode") as pool:
+            yield lambda chunk: pool.submit(_encode_chunk, *chunk, encoders, schema, sampling), workers
+        return
+    with dask_client(cluster) as client:
+        [sent] = client.scatter([encoders], broadcast=True, hash=False)
+        yield (
+            lambda chunk: client.submit(_encode_chunk, *chunk, sent, schema, sampling, pure=False),
+            worker_threads(client),
+        )
+
+
 def write_token_shards(
     pairs_path: Path,
     out_dir: Path,
-    encoders: tuple[spm.SentencePieceProcessor, spm.SentencePieceProcessor],
+    encoders: Encoders,
     *,
     file_name: Callable[[str], str],
     metadata: dict[str, str],
@@ -189,6 +214,7 @@ def write_token_shards(
     length_limit: int,
     splits: set[str] | None = None,
     sampling: Sampling | None = None,
+    cluster: str | None = None,
 ) -> dict[str, dict]:
     """Encode every split (or only `splits`) of the pairs table into TOKENS files; per-split stats.
 
@@ -202,7 +228,8 @@ def write_token_shards(
     and that serial tail is why this keeps up with it (benchmarks/tokenize.py). At most
     2 x `threads` chunks are in flight, so memory stays bounded. Row groups and row order do not
     depend on the chunking (each split's rows are buffered into row groups of exactly
-    `row_group_rows`).
+    `row_group_rows`). Given `cluster` (a Dask scheduler address), the chunks encode on its
+    workers instead of `threads` threads, to the same bytes.
     """
     pairs = pq.ParquetFile(pairs_path)
     total_rows = pairs.metadata.num_rows
@@ -230,21 +257,24 @@ def write_token_shards(
             last_log = now
 
     # The pool is entered after the ExitStack: on the way out the workers finish before files close.
-    with contextlib.ExitStack() as stack, ThreadPoolExecutor(max(threads, 1), "encode") as pool:
-        in_flight: deque[Future] = deque()
-        rows = max(1, min(ENCODE_ROWS, -(-total_rows // (4 * threads))))
-        for split, batch in _split_batches(pairs, splits, rows):
-            if split not in writers:
-                if not SPLIT_NAME.match(split):
-                    raise ValueError(f"split name {split!r} cannot be a file name")
-                path = out_dir / file_name(split)
-                writer = RowGroupWriter(path, schema, row_group_rows, use_dictionary=DICTIONARY)
-                writers[split] = stack.enter_context(writer)
-                stats[split] = LengthStats()
-            in_flight.append(pool.submit(_encode_chunk, split, batch, encoders, schema, sampling))
-            if len(in_flight) > 2 * threads:
-                write(in_flight.popleft().result())
-        while in_flight:
-            write(in_flight.popleft().result())
+    with (
+        contextlib.ExitStack() as stack,
+        _encoding_pool(cluster, threads, encoders, schema, sampling) as (submit, workers),
+    ):
+
+        def chunks() -> Iterator[tuple[str, pa.RecordBatch]]:
+            rows = max(1, min(ENCODE_ROWS, -(-total_rows // (4 * workers))))
+            for split, batch in _split_batches(pairs, splits, rows):
+                if split not in writers:
+                    if not SPLIT_NAME.match(split):
+                        raise ValueError(f"split name {split!r} cannot be a file name")
+                    path = out_dir / file_name(split)
+                    writer = RowGroupWriter(path, schema, row_group_rows, use_dictionary=DICTIONARY)
+                    writers[split] = stack.enter_context(writer)
+                    stats[split] = LengthStats()
+                yield split, batch
+
+        for chunk in in_order(submit, chunks(), 2 * workers):
+            write(chunk)
     log.info("encoded %d pairs in %.1f s", done, time.perf_counter() - started)
     return {split: s.summary(length_limit) for split, s in sorted(stats.items())}

@@ -104,8 +104,12 @@ class TokenizeConfig(BaseModel):
 
 
 @locks_folder("tokenize", wait=True)
-def run_tokenize(pairs_path: Path, cfg: TokenizeConfig, out_dir: Path) -> dict:
-    """Train the sentencepiece model(s), encode every split, write the manifest; return a summary."""
+def run_tokenize(pairs_path: Path, cfg: TokenizeConfig, out_dir: Path, cluster: str | None = None) -> dict:
+    """Train the sentencepiece model(s), encode every split, write the manifest; return a summary.
+
+    Given `cluster` (a Dask scheduler address), the encoding runs in chunks on its workers; the
+    files are the same bytes as a local run's.
+    """
     started = time.perf_counter()
     pairs_path, out_dir = Path(pairs_path), Path(out_dir)
     pairs_sha256 = file_sha256(pairs_path)
@@ -164,6 +168,7 @@ def run_tokenize(pairs_path: Path, cfg: TokenizeConfig, out_dir: Path) -> dict:
         row_group_rows=cfg.row_group_rows,
         threads=threads,
         length_limit=cfg.length_limit,
+        cluster=cluster,
     )
     splits = write_token_shards(
         pairs_path, out_dir, (tok.src, tok.tgt), file_name=lambda s: f"{s}.parquet", **shards
