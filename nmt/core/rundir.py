@@ -26,6 +26,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,3 +67,17 @@ class RunDir:
     def translate_job(self, job_id: str) -> Path:
         """Folder of one translation job."""
         return self.root / "translate" / job_id
+
+
+def run_languages(model_dir: Path) -> tuple[str | None, str | None]:
+    """The source and target languages of a run: its acquire manifest, else the acquire summary
+    of its report.json (all a registered model keeps); None where unknown."""
+    run = RunDir(model_dir)
+    manifest = run.acquire / "manifest.json"
+    if manifest.exists():
+        found = json.loads(manifest.read_text(encoding="utf-8"))
+    elif run.report.exists():
+        found = json.loads(run.report.read_text(encoding="utf-8")).get("stages", {}).get("acquire", {})
+    else:
+        found = {}
+    return found.get("src_lang"), found.get("tgt_lang")

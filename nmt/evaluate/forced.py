@@ -34,8 +34,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from nmt.align import aer
 from nmt.align.links import Link, matrix_links, pharaoh, word_attention
-from nmt.core.atomic import read_json, write_json, write_text
-from nmt.core.rundir import RunDir
+from nmt.core.atomic import write_json, write_text
+from nmt.core.rundir import run_languages
 from nmt.evaluate.heatmap import save_heatmap
 from nmt.model.batching import length_batches, pad_sources, pad_targets
 from nmt.model.search import DECODE_DEFAULTS, DecodeConfig
@@ -123,13 +123,6 @@ def read_links(matrix: np.ndarray, threshold: float | None, reverse: bool) -> se
     """Links (source, target) of the input line from a [model tgt, model src] matrix (argmax or threshold)."""
     links = set(matrix_links(matrix, threshold))  # (model src, model tgt)
     return {(j, i) for i, j in links} if reverse else links
-
-
-def run_languages(model_dir: Path) -> tuple[str | None, str | None]:
-    """The source and target languages of a run (its acquire manifest); None where unknown."""
-    path = RunDir(model_dir).acquire / "manifest.json"
-    manifest = read_json(path) if path.exists() else {}
-    return manifest.get("src_lang"), manifest.get("tgt_lang")
 
 
 def _word_pieces(encode, sentences: list[list[str]]) -> list[tuple[list[int], list[int]]]:
