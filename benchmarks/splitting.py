@@ -15,6 +15,9 @@ candidate puts where the gold has none; missed: gold boundaries it lacks. Speed:
 per second of splitting, one paragraph at a time (the way nmt.text.documents calls it).
 
     .venv/bin/python benchmarks/splitting.py [--quick] [--paragraphs N]
+
+The project installs sentence-splitter and sentencex; `pip install pysbd blingfire syntok` adds the
+other candidates (any not installed is left out, and listed under "missing").
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ sys.path.insert(0, os.path.dirname(_HERE))
 import argparse  # noqa: E402
 import functools  # noqa: E402
 import gzip  # noqa: E402
+import importlib.util  # noqa: E402
 import json  # noqa: E402
 import random  # noqa: E402
 import re  # noqa: E402
@@ -125,6 +129,15 @@ CANDIDATES: dict[str, tuple[Callable[[str], Splitter], frozenset[str]]] = {
 }
 
 
+MODULES = {"pysbd": "pysbd", "sentence-splitter": "sentence_splitter", "blingfire": "blingfire"}
+MODULES |= {"sentencex": "sentencex", "syntok": "syntok"}
+
+
+def installed() -> list[str]:
+    """The candidates whose library is installed (nmt always is)."""
+    return [n for n in CANDIDATES if n not in MODULES or importlib.util.find_spec(MODULES[n]) is not None]
+
+
 def _ended(lines: list[str]) -> list[str]:
     out, last = [], None
     for line in lines:
@@ -167,7 +180,9 @@ def paragraphs(
 
 def majority_single(lang: str) -> Callable[[str], bool]:
     """Whether fewer than most of the libraries supporting `lang` split an entry (see the docstring)."""
-    libraries = [make(lang) for name, (make, langs) in CANDIDATES.items() if name != "nmt" and lang in langs]
+    libraries = [
+        CANDIDATES[name][0](lang) for name in installed() if name != "nmt" and lang in CANDIDATES[name][1]
+    ]
 
     @functools.cache
     def single(text: str) -> bool:
@@ -226,7 +241,8 @@ def main() -> None:
     for lang in LANGS:
         sets[lang]["hard"] = cases["cases"][lang]
     results: dict[str, dict] = {}
-    for name, (make, langs) in CANDIDATES.items():
+    for name in installed():
+        make, langs = CANDIDATES[name]
         results[name] = {}
         for lang in sorted(langs):
             split = make(lang)
@@ -257,6 +273,7 @@ def main() -> None:
             }
             for lang, s in sets.items()
         },
+        "missing": [n for n in CANDIDATES if n not in installed()],
         "paragraphs_per_corpus": count,
         "seed": 17,
         "versions": _versions(),
