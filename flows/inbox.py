@@ -41,7 +41,7 @@ def _batch_id() -> str:
 @flow(name="inbox", flow_run_name="inbox {pair} {inbox}")
 def inbox(
     inbox: str = "data/inbox",
-    pair: str = "de-en",
+    pair: str = "en-xx",
     outbox: str | None = None,
     registry: str | None = None,
     settle_seconds: float = 30.0,

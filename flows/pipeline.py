@@ -44,7 +44,7 @@ def pipeline(cfg: PipelineConfig) -> dict:
     run_dir = build_model(cfg, run_stage_flow)
     translate(run_dir, translation_inputs(cfg, run_dir), cfg.translate, SAMPLE_JOB)
     result = report.load(run_dir)
-    create_markdown_artifact(report.to_markdown(result), key="run-report")
+    create_markdown_artifact(report.to_markdown(result, embed_images=True), key="run-report")
     get_run_logger().info(pipeline_line(result))
     return result
 

@@ -39,7 +39,7 @@ def retrain(
     cfg = pipeline_config(corpus, pair, preset, max_minutes, run_root, overrides)
     run_dir = build_model(cfg, run_stage_flow)
     decision = promote_task(run_dir, registry, cfg.evaluate, dev_split)
-    markdown = report.to_markdown(report.load(run_dir)) + "\n" + retrain_markdown(decision)
+    markdown = report.to_markdown(report.load(run_dir), embed_images=True) + "\n" + retrain_markdown(decision)
     create_markdown_artifact(markdown, key="retrain-report")
     get_run_logger().info(retrain_line(decision))
     return decision

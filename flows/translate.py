@@ -10,7 +10,7 @@ from flows.gpu import gpu_slot
 from nmt import report
 from nmt.core.rundir import RunDir
 from nmt.model.checkpoint import find_checkpoint
-from nmt.translate.config import TranslateConfig
+from nmt.translate.config import TranslateConfig, with_source_lang
 from nmt.translate.job import TranslateJob, finish_job, job_lock, start_job
 from nmt.translate.translator import checkpoint_id
 from nmt.translate.worker import run_shard, run_shared
@@ -71,6 +71,7 @@ def translate(
     `cluster` (a Dask scheduler address such as tcp://10.0.0.5:8786), on that cluster's workers,
     which must see the same paths.
     """
+    cfg = with_source_lang(cfg, run_dir)
     with job_lock(RunDir(run_dir).translate_job(job_id)):  # held by this process, not by the shards
         job = plan_task(run_dir, inputs, cfg, job_id)
         concurrent = workers if cluster is None else 1

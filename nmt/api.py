@@ -26,8 +26,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from nmt.core.rundir import run_languages
 from nmt.evaluate.forced import AlignConfig, align_pairs
-from nmt.model.export import export_bytes, export_model, model_languages
+from nmt.model.export import export_bytes, export_model
 from nmt.model.search import DECODE_DEFAULTS, DecodeConfig
 from nmt.ops.registry import Registry
 from nmt.text.documents import parse_text, render, sentences_of
@@ -102,7 +103,7 @@ class TranslationModel:
     def __init__(self, translator: Translator, path: Path):
         self.translator = translator
         self.path = Path(path)
-        self.src_lang, self.tgt_lang = model_languages(self.path)
+        self.src_lang, self.tgt_lang = run_languages(self.path)
 
     @property
     def model_id(self) -> str:
@@ -125,7 +126,7 @@ class TranslationModel:
         for k, text in enumerate(paragraphs):
             if not isinstance(text, str):
                 raise TypeError(f"texts[{k}] is {type(text).__name__}, not str")
-        parsed = [parse_text(text) for text in paragraphs]
+        parsed = [parse_text(text, self.src_lang) for text in paragraphs]
         sentences = [sentences_of(parts) for parts in parsed]
         decoding = DecodeConfig(beam=beam, **decode)
         results = iter(self.translator.translate([s.text for ss in sentences for s in ss], decoding))

@@ -545,7 +545,7 @@ def retrain(
 @app.command()
 def inbox(
     folder: Annotated[Path, typer.Option("--inbox", help="inbox folder")] = Path("data/inbox"),
-    pair: Annotated[str, typer.Option(help="SRC-TGT; its current model translates")] = "de-en",
+    pair: Annotated[str, typer.Option(help="SRC-TGT; its current model translates")] = "en-xx",
     outbox: Annotated[Path | None, typer.Option(help="default: <inbox>/../outbox")] = None,
     registry: RegistryOption = None,
     settle_seconds: Annotated[float, typer.Option(help="take files unmodified for this long")] = 30.0,

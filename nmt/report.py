@@ -4,6 +4,7 @@ alignment scores, heatmaps, output paths), both rewritten after every stage."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import os
@@ -16,6 +17,8 @@ from nmt.core.rundir import RunDir
 
 STAGES = ("acquire", "tokenize", "align", "train", "evaluate", "translate")
 METRIC_KEYS = (("BLEU", "bleu"), ("chrF", "chrf"), ("TER", "ter"))
+EMBED_MAX_BYTES = 200_000  # a heatmap larger than this is linked, not embedded (they are 10-50 kB)
+EMBED_TOTAL_BYTES = 1_000_000  # and so is every heatmap after the first million bytes embedded
 
 
 def load(run_dir: str | os.PathLike) -> dict[str, Any]:
@@ -136,12 +139,13 @@ def to_text(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def to_markdown(report: dict[str, Any]) -> str:
-    """The run report as markdown: report.md and the Prefect artifact."""
+def to_markdown(report: dict[str, Any], embed_images: bool = False) -> str:
+    """The run report as markdown: report.md (heatmaps linked relative to the run) and, with
+    `embed_images`, the Prefect artifact (heatmaps inline as data URIs, up to EMBED_*_BYTES)."""
     root = Path(report["run_dir"])
     stages = report.get("stages", {})
-    rows = "\n".join(f"| {stage} | {text} |" for stage, text in _stage_lines(report))
-    parts = [f"# Run `{root.name}`\n\n| stage | summary |\n|---|---|\n{rows}\n"]
+    stage_rows = [list(line) for line in _stage_lines(report)]
+    parts = [f"# Run `{root.name}`\n\n" + _table(["stage", "summary"], stage_rows)]
     if a := stages.get("acquire"):
         parts.append(_corpus(a))
     if t := stages.get("tokenize"):
@@ -153,16 +157,22 @@ def to_markdown(report: dict[str, Any]) -> str:
         if e.get("alignment"):
             parts.append(_alignment(e["alignment"]))
         if e.get("heatmaps"):
-            parts.append(_heatmaps(root, e["heatmaps"]))
+            parts.append(_heatmaps(root, e["heatmaps"], embed_images))
     parts.append(_outputs(root, stages))
     return "\n".join(parts)
 
 
 def _table(head: list[str], rows: list[list[Any]]) -> str:
-    """A markdown table."""
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    """A markdown table, every cell escaped (see `cell`)."""
+    lines = ["| " + " | ".join(cell(c) for c in head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def cell(value: Any) -> str:
+    """`value` as one markdown table cell: "|" escaped (sacrebleu signatures hold it), line breaks as <br>."""
+    text = str(value).replace("\r\n", "\n").replace("\r", "\n")
+    return text.replace("|", "\\|").replace("\n", "<br>")
 
 
 def _corpus(a: dict) -> str:
@@ -250,12 +260,22 @@ def _alignment(alignment: dict) -> str:
     )
 
 
-def _heatmaps(root: Path, paths: list[str]) -> str:
-    """Heatmap images, linked relative to the run directory."""
+def _heatmaps(root: Path, paths: list[str], embed: bool) -> str:
+    """Heatmap images: linked relative to the run directory, or embedded as PNG data URIs."""
     lines = ["## Attention heatmaps\n"]
+    budget = EMBED_TOTAL_BYTES
     for p in paths:
         rel = os.path.relpath(p, root)
-        lines.append(f"- [{rel}]({rel})")
+        size = Path(p).stat().st_size if embed and Path(p).is_file() else None
+        if size is not None and size <= min(EMBED_MAX_BYTES, budget):
+            budget -= size
+            data = base64.b64encode(Path(p).read_bytes()).decode("ascii")
+            lines.append(f"**{rel}**\n\n![{rel}](data:image/png;base64,{data})\n")
+        elif embed:
+            why = "missing" if size is None else f"{size:,} bytes, over the embedding limit"
+            lines.append(f"- {rel} (not embedded: {why}; in the run directory)")
+        else:
+            lines.append(f"- [{rel}]({rel})")
     return "\n".join(lines) + "\n"
 
 

@@ -1,4 +1,4 @@
-"""Reading documents, sentence splitting rules, and putting documents back together."""
+"""Reading documents, cutting them into sentences (see test_splitting.py), and putting them back."""
 
 from pathlib import Path
 
@@ -12,32 +12,7 @@ from nmt.text.documents import (
     parse_text,
     render,
     sentences_of,
-    split_sentences,
 )
-
-
-def split(text: str) -> list[str]:
-    return [text[a:b] for a, b in split_sentences(text)]
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("Ein Mann geht. Eine Frau läuft!", ["Ein Mann geht.", "Eine Frau läuft!"]),
-        ('Is it? Yes… "Go home." (Now.) ok', ["Is it?", "Yes…", '"Go home."', "(Now.) ok"]),
-        ("Er sah z. B. den Hund am 3. Mai. Dann", ["Er sah z. B. den Hund am 3. Mai.", "Dann"]),
-        (
-            "Mr. Smith met Dr. Who in the U.S. Army. He left.",
-            ["Mr. Smith met Dr. Who in the U.S. Army.", "He left."],
-        ),
-        ("It cost 1990. Then it fell.", ["It cost 1990.", "Then it fell."]),
-        ("lower case. after a stop stays", ["lower case. after a stop stays"]),
-        ("Wrapped line\nstays one. Next\nsentence.", ["Wrapped line\nstays one.", "Next\nsentence."]),
-        ("  Leading space. ", ["Leading space."]),
-    ],
-)
-def test_sentence_rules(text, expected):
-    assert split(text) == expected
 
 
 def test_text_round_trip_keeps_structure():

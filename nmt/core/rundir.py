@@ -26,8 +26,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+
+# The card of an exported model (nmt.model.export): config, languages, scores and file digests.
+EXPORT_CARD = "model.json"
 
 
 @dataclass(frozen=True)
@@ -66,3 +70,25 @@ class RunDir:
     def translate_job(self, job_id: str) -> Path:
         """Folder of one translation job."""
         return self.root / "translate" / job_id
+
+
+def run_languages(model_dir: Path) -> tuple[str | None, str | None]:
+    """The source and target languages of an export, a run or a registered model; None where unknown.
+
+    Read from an export's card, else the run's acquire manifest, else the acquire summary of its
+    report.json (all a registered model keeps).
+    """
+    run = RunDir(Path(model_dir))
+    sources = (
+        (run.root / EXPORT_CARD, ()),
+        (run.acquire / "manifest.json", ()),
+        (run.report, ("stages", "acquire")),
+    )
+    for path, keys in sources:
+        if path.is_file():
+            found = json.loads(path.read_text(encoding="utf-8"))
+            for key in keys:
+                found = found.get(key, {})
+            if found.get("src_lang") or found.get("tgt_lang"):
+                return found.get("src_lang"), found.get("tgt_lang")
+    return None, None

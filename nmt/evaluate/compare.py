@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sacrebleu.significance import PairedTest
 
-from nmt.core.rundir import RunDir
+from nmt.core.rundir import RunDir, run_languages
 from nmt.data.pairs import read_split
 from nmt.evaluate.scores import METRIC_NAMES, decoding_name, new_metrics
 from nmt.model.search import DECODE_DEFAULTS
@@ -56,7 +56,7 @@ def compare(
             )
     test = PairedTest(
         systems,
-        dict(zip(METRIC_NAMES, new_metrics(), strict=True)),
+        dict(zip(METRIC_NAMES, new_metrics(run_languages(baseline)[1]), strict=True)),
         references=[refs],
         test_type="ar" if approximate else "bs",
         n_samples=samples,

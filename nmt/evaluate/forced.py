@@ -35,9 +35,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from nmt.align import aer
 from nmt.align.links import Link, matrix_links, pharaoh, word_attention
 from nmt.core.atomic import write_json, write_text
+from nmt.core.rundir import run_languages
 from nmt.evaluate.heatmap import save_heatmap
 from nmt.model.batching import length_batches, pad_sources, pad_targets
-from nmt.model.export import model_languages
 from nmt.model.search import DECODE_DEFAULTS, DecodeConfig
 from nmt.text.surface import surface_pieces
 from nmt.translate.translator import Translator
@@ -123,9 +123,6 @@ def read_links(matrix: np.ndarray, threshold: float | None, reverse: bool) -> se
     """Links (source, target) of the input line from a [model tgt, model src] matrix (argmax or threshold)."""
     links = set(matrix_links(matrix, threshold))  # (model src, model tgt)
     return {(j, i) for i, j in links} if reverse else links
-
-
-run_languages = model_languages  # (src, tgt) of a run, a registered model or an export; None where unknown
 
 
 def _word_pieces(encode, sentences: list[list[str]]) -> list[tuple[list[int], list[int]]]:

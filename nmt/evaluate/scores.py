@@ -33,12 +33,13 @@ from nmt.align.symmetrize import symmetrize
 from nmt.core.atomic import read_json, write_json, write_parquet, write_text
 from nmt.core.device import DeviceName, resolve_device
 from nmt.core.lock import locks_folder
-from nmt.core.rundir import RunDir
+from nmt.core.rundir import RunDir, run_languages
 from nmt.core.schema import METRICS
 from nmt.data.pairs import read_split, split_names
-from nmt.evaluate.forced import AlignConfig, align_pairs, draw_worst, run_languages
+from nmt.evaluate.forced import AlignConfig, align_pairs, draw_worst
 from nmt.evaluate.heatmap import save_heatmap
 from nmt.model.search import DecodeConfig, nest_decoding
+from nmt.text.bleu_tokenizer import new_bleu
 from nmt.translate.translator import Result, Translator
 
 log = logging.getLogger(__name__)
@@ -88,18 +89,19 @@ def decoding_name(beam: int) -> str:
     return "greedy" if beam == 1 else f"beam{beam}"
 
 
-def score(hypotheses: list[str], references: list[str]) -> dict[str, Any]:
-    """Corpus BLEU (13a, cased), chrF and TER of detokenized hypotheses, with sacrebleu signatures."""
+def score(hypotheses: list[str], references: list[str], tgt_lang: str | None = None) -> dict[str, Any]:
+    """Corpus BLEU (cased, tokenized for `tgt_lang`: nmt.text.bleu_tokenizer), chrF and TER of
+    detokenized hypotheses, with sacrebleu signatures."""
     out: dict[str, Any] = {"sentences": len(hypotheses)}
-    for name, metric in zip(METRIC_NAMES, new_metrics(), strict=True):
+    for name, metric in zip(METRIC_NAMES, new_metrics(tgt_lang), strict=True):
         out[name.lower()] = round(metric.corpus_score(hypotheses, [references]).score, 2)
         out[f"{name.lower()}_signature"] = str(metric.get_signature())
     return out
 
 
-def new_metrics() -> list[sacrebleu.metrics.base.Metric]:
-    """Fresh BLEU, chrF and TER metric objects, in METRIC_NAMES order."""
-    return [sacrebleu.metrics.BLEU(), sacrebleu.metrics.CHRF(), sacrebleu.metrics.TER()]
+def new_metrics(tgt_lang: str | None = None) -> list[sacrebleu.metrics.base.Metric]:
+    """Fresh BLEU (tokenized for `tgt_lang`), chrF and TER metric objects, in METRIC_NAMES order."""
+    return [new_bleu(tgt_lang), sacrebleu.metrics.CHRF(), sacrebleu.metrics.TER()]
 
 
 def find_test_sets(splits: list[str]) -> list[str]:
@@ -138,7 +140,7 @@ def run_evaluate(run_dir: Path, cfg: EvaluateConfig, out_dir: Path) -> dict[str,
             hyp_path = out_dir / f"{split}.{name}.hyp.txt"
             write_text(hyp_path, "".join(h + "\n" for h in hypotheses))
             files.append(str(hyp_path))
-            result = score(hypotheses, references)
+            result = score(hypotheses, references, languages[1])
             scores[split] = {**result, "decoding": name}  # the widest beam is listed last, and kept
             rows += _rows(result, translator.model_id, run, pair, split, name)
             log.info(

@@ -27,34 +27,19 @@ from safetensors.torch import save_model as save_weights
 
 from nmt import __version__
 from nmt.core.atomic import file_sha256, read_json, write_json
-from nmt.core.rundir import RunDir
+from nmt.core.rundir import EXPORT_CARD, RunDir, run_languages
 from nmt.model.bahdanau import Seq2Seq
 from nmt.model.checkpoint import checkpoint_id, find_checkpoint, load_checkpoint
 from nmt.model.config import ModelConfig
 
 FORMAT = "nmt-export/1"
-CARD = "model.json"
+CARD = EXPORT_CARD
 WEIGHTS = "model.safetensors"
 
 
 def is_export(folder: str | os.PathLike) -> bool:
     """Whether `folder` holds an exported model (model.json and model.safetensors)."""
     return (Path(folder) / CARD).is_file() and (Path(folder) / WEIGHTS).is_file()
-
-
-def model_languages(folder: str | os.PathLike) -> tuple[str | None, str | None]:
-    """The source and target languages of an export, a run or a registered model; None where unknown."""
-    run = RunDir(Path(folder))
-    manifest = run.acquire / "manifest.json"
-    sources = ((run.root / CARD, ()), (manifest, ()), (run.report, ("stages", "acquire")))
-    for path, keys in sources:
-        if path.is_file():
-            found = read_json(path)
-            for key in keys:
-                found = found.get(key, {})
-            if found.get("src_lang") or found.get("tgt_lang"):
-                return found.get("src_lang"), found.get("tgt_lang")
-    return None, None
 
 
 def export_model(run_dir: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, Any]:
@@ -72,7 +57,7 @@ def export_model(run_dir: str | os.PathLike, out_dir: str | os.PathLike) -> dict
     tokenizers = sorted(run.tokenize.glob("*.model"))
     if not tokenizers:
         raise FileNotFoundError(f"{run.tokenize}: no sentencepiece model (spm.model or src/tgt.model)")
-    src_lang, tgt_lang = model_languages(run.root)
+    src_lang, tgt_lang = run_languages(run.root)
     report = read_json(run.report) if run.report.is_file() else {}
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))

@@ -59,7 +59,7 @@ class InboxConfig(BaseModel):
 
     inbox: Path = Field(Path("data/inbox"), description="folder new documents are dropped into")
     outbox: Path | None = Field(None, description="translated documents; default <inbox>/../outbox")
-    pair: str = Field("de-en", description="language pair SRC-TGT; its current model translates")
+    pair: str = Field("en-xx", description="language pair SRC-TGT; its current model translates")
     registry: Path | None = Field(None, description="model registry; default $NMT_REGISTRY or data/registry")
     settle_seconds: float = Field(30.0, ge=0, description="take files unmodified for this long")
     max_files: int | None = Field(None, gt=0, description="claim at most this many files per run")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from nmt.core.device import resolve_device
-from nmt.core.rundir import RunDir
+from nmt.core.rundir import RunDir, run_languages
 from nmt.data.pairs import read_split
 from nmt.evaluate.scores import EvaluateConfig, score
 from nmt.model.search import DecodeConfig
@@ -35,7 +35,7 @@ def dev_scores(
         raise ValueError(f"{pairs_path}: no {split!r} split to compare models on")
     translator = Translator.load(Path(model_dir), device=resolve_device(device))
     results = translator.translate(rows["src"].to_pylist(), decode)
-    return score([r.translation for r in results], rows["tgt"].to_pylist())
+    return score([r.translation for r in results], rows["tgt"].to_pylist(), run_languages(model_dir)[1])
 
 
 def is_better(candidate: dict[str, Any], current: dict[str, Any] | None) -> bool:

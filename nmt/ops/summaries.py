@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from nmt.report import cell
+
 
 def pipeline_line(report: dict[str, Any]) -> str:
     """One line: the run, its test scores, what it translated."""
@@ -38,7 +40,7 @@ def retrain_markdown(decision: dict[str, Any]) -> str:
         ("current", decision["current_before"] or "none", decision["current_scores"]),
     ]
     table = "\n".join(
-        f"| {role} | `{model}` | {_score(s)} | {_score(s, 'chrf')} |" for role, model, s in rows
+        f"| {role} | `{cell(model)}` | {_score(s)} | {_score(s, 'chrf')} |" for role, model, s in rows
     )
     verdict = "**promoted**" if decision["promoted"] else "**not promoted**"
     return (
@@ -61,7 +63,11 @@ def inbox_line(summary: dict[str, Any]) -> str:
 def inbox_markdown(summary: dict[str, Any]) -> str:
     """The inbox batch as markdown: one row per file with its status and output or reason."""
     rows = "\n".join(
-        f"| {f['name']} | {f['status']} | {f['sentences']} | {f.get('output') or f.get('reason')} |"
+        "| "
+        + " | ".join(
+            cell(x) for x in (f["name"], f["status"], f["sentences"], f.get("output") or f.get("reason"))
+        )
+        + " |"
         for f in summary["files"]
     )
     return (

@@ -10,15 +10,8 @@ more blank lines (lines with only spaces or tabs); line endings are normalised t
 UTF-8 byte-order mark is dropped. Inside a sentence, line breaks and runs of spaces become one
 space.
 
-Sentence splitting uses the rules of `split_sentences` (no library: none is installed here):
-
-1. A sentence ends after ".", "!", "?", "…" (or a run of them, or the CJK "。！？"), optionally
-   followed by closing quotes or brackets, when whitespace follows and the next word starts
-   with an uppercase letter, a digit, or an opening quote or bracket.
-2. Not after a ".", when the word before it is a known abbreviation (ABBREVIATIONS, any case),
-   a single letter (initials, "z. B."), or a number of one or two digits (German ordinals,
-   "am 3. Mai"), or contains an inner "." ("e.g.", "U.S.").
-3. A line break alone never ends a sentence (hard-wrapped text); a blank line always does.
+Sentences are split by the source language (nmt.text.splitting: a library chosen per language
+by measurement, CJK included); a line break alone never ends a sentence, a blank line always does.
 """
 
 from __future__ import annotations
@@ -35,17 +28,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from nmt.text.encoding import bom_encoding, likely_encoding
+from nmt.text.splitting import split_sentences
 
-_ABBREVIATIONS = """
-mr mrs ms dr prof sr jr st mt vs etc nos fig figs vol pp ca cf approx dept inc ltd co corp
-jan feb apr jun jul aug sep sept oct nov dec tue thu fri
-nr bzw usw vgl evtl ggf inkl sog bspw engl frz hr fr abb bd jh jhd mio mrd tel str mme mlle mgr
-"""
-ABBREVIATIONS = frozenset(_ABBREVIATIONS.split())
-
-_END = re.compile(
-    r"""(?P<punct>[.!?…。！？]+)["'”’»)\]]*(?P<space>\s+)(?=["'“‘«(\[¿¡]?[\d\w])""",
-)
 _PARAGRAPH_GAP = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)*")
 
 
@@ -62,54 +46,13 @@ class Sentence:
 Part = str | Sentence
 
 
-def split_sentences(text: str) -> list[tuple[int, int]]:
-    """Spans (start, end) of the sentences of one paragraph, by the module's rules."""
-    spans, start = [], 0
-    for m in _END.finditer(text):
-        end = m.start("space")
-        nxt = text[m.end() :]
-        if not _starts_sentence(nxt):
-            continue
-        if m.group("punct") == "." and _is_abbreviation(text[start : m.start("punct")]):
-            continue
-        _add_span(spans, text, start, end)
-        start = m.end()
-    _add_span(spans, text, start, len(text.rstrip()))
-    return spans
-
-
-def _add_span(spans: list[tuple[int, int]], text: str, start: int, end: int) -> None:
-    piece = text[start:end]
-    if piece.strip():
-        spans.append((start + len(piece) - len(piece.lstrip()), end))
-
-
-def _starts_sentence(rest: str) -> bool:
-    word = rest.lstrip("\"'“‘«([¿¡")
-    return bool(word) and (word[0].isupper() or word[0].isdigit())
-
-
-def _is_abbreviation(before: str) -> bool:
-    words = before.split()
-    if not words:
-        return False
-    word = words[-1].lstrip("\"'“‘«([")
-    if "." in word:
-        return True  # "e.g", "U.S", "z.B"
-    if len(word) == 1 and word.isalpha():
-        return True
-    if word.isdigit() and len(word) <= 2:
-        return True
-    return word.lower() in ABBREVIATIONS
-
-
 def normalize_space(text: str) -> str:
     """Collapse runs of whitespace (line breaks included) to one space."""
     return " ".join(text.split())
 
 
-def parse_text(text: str) -> list[Part]:
-    """Cut plain text into verbatim parts and sentences (paragraphs at blank lines)."""
+def parse_text(text: str, lang: str | None = None) -> list[Part]:
+    """Cut plain text in language `lang` into verbatim parts and sentences (paragraphs at blank lines)."""
     text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     parts: list[Part] = []
     pos, paragraph = 0, 0
@@ -117,7 +60,7 @@ def parse_text(text: str) -> list[Part]:
     for gap_start, gap_end in bounds:
         block = text[pos:gap_start]
         if block.strip():
-            parts.extend(_paragraph_parts(block, paragraph, text.count("\n", 0, pos) + 1))
+            parts.extend(_paragraph_parts(block, paragraph, text.count("\n", 0, pos) + 1, lang))
             paragraph += 1
         elif block:
             parts.append(block)
@@ -127,10 +70,10 @@ def parse_text(text: str) -> list[Part]:
     return parts
 
 
-def _paragraph_parts(block: str, paragraph: int, first_line: int) -> list[Part]:
+def _paragraph_parts(block: str, paragraph: int, first_line: int, lang: str | None) -> list[Part]:
     parts: list[Part] = []
     pos = 0
-    for k, (start, end) in enumerate(split_sentences(block)):
+    for k, (start, end) in enumerate(split_sentences(block, lang)):
         if start > pos:
             parts.append(block[pos:start])
         line = first_line + block.count("\n", 0, start)
@@ -154,8 +97,8 @@ _PROTECTED = re.compile(
 )
 
 
-def parse_markdown(text: str) -> list[Part]:
-    """Cut Markdown into verbatim parts and sentences: only the prose of paragraphs and headings.
+def parse_markdown(text: str, lang: str | None = None) -> list[Part]:
+    """Cut Markdown in language `lang` into verbatim parts and sentences: the prose of paragraphs, headings.
 
     Code blocks, HTML blocks, tables, front matter and thematic breaks stay verbatim. In prose,
     code spans, URLs, link destinations, HTML tags, escapes and emphasis markers are kept and the
@@ -175,7 +118,7 @@ def parse_markdown(text: str) -> list[Part]:
         if tok.type != "inline" or tokens[k - 1].type not in ("paragraph_open", "heading_open"):
             continue
         start, end = (front + x for x in tok.map or (0, 0))
-        block = _prose_block(lines, start, end, tok.content, paragraph)
+        block = _prose_block(lines, start, end, tok.content, paragraph, lang)
         if block is None:
             continue
         parts.append("".join(lines[done:start]))
@@ -196,7 +139,9 @@ def _front_matter(lines: list[str]) -> int:
     return 0
 
 
-def _prose_block(lines: list[str], start: int, end: int, content: str, paragraph: int) -> list[Part] | None:
+def _prose_block(
+    lines: list[str], start: int, end: int, content: str, paragraph: int, lang: str | None
+) -> list[Part] | None:
     """The parts of one paragraph or heading (lines start..end); None to keep it verbatim."""
     content_lines = content.split("\n")
     first, last = lines[start], lines[start + len(content_lines) - 1]
@@ -205,20 +150,20 @@ def _prose_block(lines: list[str], start: int, end: int, content: str, paragraph
     if head < 0 or tail < 0 or start + len(content_lines) > end:
         return None
     parts: list[Part] = [first[:head]]
-    parts.extend(_prose_parts(content, paragraph, start + 1))
+    parts.extend(_prose_parts(content, paragraph, start + 1, lang))
     parts.append(last[tail + len(content_lines[-1]) :])
     parts.extend(lines[start + len(content_lines) : end])  # a setext heading's underline
     return parts
 
 
-def _prose_parts(content: str, paragraph: int, first_line: int) -> list[Part]:
+def _prose_parts(content: str, paragraph: int, first_line: int, lang: str | None) -> list[Part]:
     protected = [m.span() for m in _PROTECTED.finditer(content)]
     masked = list(content)
     for a, b in protected:
         masked[a:b] = "X" * (b - a)
     parts: list[Part] = []
     pos, unit = 0, 0
-    for start, end in split_sentences("".join(masked)):
+    for start, end in split_sentences("".join(masked), lang):
         cuts = [start] + [x for span in protected for x in span if start < x < end] + [end]
         if start > pos:
             parts.append(content[pos:start].replace("\n", " "))
@@ -239,9 +184,9 @@ def _prose_parts(content: str, paragraph: int, first_line: int) -> list[Part]:
     return [p for p in parts if p != ""]
 
 
-def parse(text: str, kind: str) -> list[Part]:
-    """Parse a document of format `kind` ("txt" or "md")."""
-    return parse_markdown(text) if kind == "md" else parse_text(text)
+def parse(text: str, kind: str, lang: str | None = None) -> list[Part]:
+    """Parse a document of format `kind` ("txt" or "md") in language `lang` (None: unknown)."""
+    return parse_markdown(text, lang) if kind == "md" else parse_text(text, lang)
 
 
 def render(parts: list[Part], translations: dict[tuple[int, int], str]) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from nmt.core.atomic import atomic_path
+from nmt.core.rundir import run_languages
 from nmt.model.bahdanau import count_parameters
 from nmt.model.batching import TokenData
 from nmt.train.progress import Window
@@ -51,7 +52,12 @@ class Loop:
         if self.cfg.valid_sentences is not None:
             valid = valid.head(self.cfg.valid_sentences)
         self.validate = Validator(
-            valid, trainer.tokenizer, 2 * self.cfg.batch_tokens, trainer.device, trainer.autocast
+            valid,
+            trainer.tokenizer,
+            2 * self.cfg.batch_tokens,
+            trainer.device,
+            trainer.autocast,
+            run_languages(trainer.tokenize_dir.parent)[1],  # the target language, for BLEU's tokenizer
         )
 
     def stop_reason(self, check_clock: bool) -> str | None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sacrebleu
 import torch
 
 from nmt.model.bahdanau import Seq2Seq, sequence_loss
 from nmt.model.batching import TokenData, make_batch, plan_sorted
 from nmt.model.search import greedy, length_limit
+from nmt.text.bleu_tokenizer import new_bleu
 from nmt.text.tokenization import Tokenizer
 
 
@@ -21,8 +21,10 @@ class Validator:
         batch_tokens: int,
         device: torch.device,
         autocast: torch.autocast,
+        tgt_lang: str | None = None,
     ):
         self.data, self.tokenizer, self.batch_tokens = data, tokenizer, batch_tokens
+        self.bleu = new_bleu(tgt_lang)
         self.device, self.autocast = device, autocast
         self.references = tokenizer.decode_tgt([data.tgt(i).tolist() for i in range(len(data))])
 
@@ -42,5 +44,5 @@ class Validator:
             tokens += batch.n_tgt_tokens
             for row, i in enumerate(index):
                 hyps[i] = outputs[row][0].tokens
-        bleu = sacrebleu.corpus_bleu(self.tokenizer.decode_tgt(hyps), [self.references])
+        bleu = self.bleu.corpus_score(self.tokenizer.decode_tgt(hyps), [self.references])
         return {"valid_loss": float(loss_sum) / max(tokens, 1), "valid_bleu": bleu.score}

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nmt.core.device import DeviceName
+from nmt.core.rundir import run_languages
 from nmt.model.search import DecodeConfig, nest_decoding
 
 
@@ -16,6 +19,11 @@ class TranslateConfig(BaseModel):
     decode: DecodeConfig = Field(default_factory=DecodeConfig, description="how sentences are decoded")
     device: DeviceName = Field(
         "cpu", description='torch device (cpu, cuda, cuda:1, ...); "auto": CUDA if present'
+    )
+    source_lang: str | None = Field(
+        None,
+        description="language of the inputs, for sentence splitting (nmt.text.splitting); "
+        "None: the model's source language (its run's acquire manifest or report), else unknown",
     )
     statistical_links: bool = Field(
         False,
@@ -37,3 +45,11 @@ class TranslateConfig(BaseModel):
     progress: bool = Field(True, description="show a tqdm progress bar")
 
     _flat_decoding = model_validator(mode="before")(nest_decoding)  # beam=5 means decode.beam=5
+
+
+def with_source_lang(cfg: TranslateConfig, model_dir: Path | None) -> TranslateConfig:
+    """`cfg` with source_lang set to the model's source language where it is None and known."""
+    if cfg.source_lang is not None or model_dir is None:
+        return cfg
+    src, _ = run_languages(Path(model_dir))
+    return cfg.model_copy(update={"source_lang": src}) if src else cfg

@@ -55,7 +55,7 @@ from tqdm import tqdm
 from nmt.core.atomic import atomic_path, read_json, write_json
 from nmt.core.lock import folder_lock
 from nmt.core.schema import with_metadata
-from nmt.translate.config import TranslateConfig
+from nmt.translate.config import TranslateConfig, with_source_lang
 from nmt.translate.plan import check_fingerprint, job_fingerprint, plan_job
 from nmt.translate.shard import (
     MARKER,
@@ -88,6 +88,7 @@ def translate_job(
     A second process on the same out_dir waits for the first (see job_lock), then finds the job
     complete and returns its summary.
     """
+    cfg = with_source_lang(cfg, translator.model_dir)
     with job_lock(out_dir):
         job = start_job(inputs, translator.model_id, cfg, out_dir)
         if not job.complete:

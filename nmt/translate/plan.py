@@ -76,7 +76,7 @@ def plan_job(inputs: list[str | Path], cfg: TranslateConfig, out_dir: Path, fing
         elif source.kind in TABLE_KINDS:
             _plan_table(plan, entry, cfg)
         else:
-            parts, _ = load_document(source.path, source.kind, cfg.max_sentence_chars)
+            parts, _ = load_document(source.path, source.kind, cfg.max_sentence_chars, cfg.source_lang)
             plan.add(entry, _size(source.path), [s.text for s in sentences_of(parts)], 1)
     plan.flush()
     write_text(
@@ -163,7 +163,7 @@ def _plan_table(plan: _PlanWriter, entry: dict, cfg: TranslateConfig) -> None:
             size += rec.stop - rec.start if entry["kind"] == "jsonl" else len(rec.text or "")
             records += rec.key is not None or rec.error is not None
             if rec.text is not None:
-                parts = parse_text(rec.text)
+                parts = parse_text(rec.text, cfg.source_lang)
                 limit_sentences(parts, cfg.max_sentence_chars)
                 texts += [s.text for s in sentences_of(parts)]
             if plan.size + size >= plan.shard_bytes:
@@ -199,10 +199,12 @@ def _input_error(source: InputDocument, duplicate: bool) -> DocumentError | None
     return None
 
 
-def load_document(path: str, kind: str, max_chars: int) -> tuple[list[Part], list[DocumentError]]:
-    """Parse one text or Markdown document: its parts and its errors."""
+def load_document(
+    path: str, kind: str, max_chars: int, lang: str | None = None
+) -> tuple[list[Part], list[DocumentError]]:
+    """Parse one text or Markdown document in language `lang`: its parts and its errors."""
     try:
-        parts = parse(read_text(path), kind)
+        parts = parse(read_text(path), kind, lang)
     except DocumentError as exc:
         return [], [exc]
     return parts, limit_sentences(parts, max_chars)

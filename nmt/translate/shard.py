@@ -129,7 +129,7 @@ def _read_entry(entry: dict, cfg: TranslateConfig, errors: list) -> _Entry:
         out.documents = 1
         return out
     if "range" not in entry:
-        parts, problems = load_document(entry["path"], entry["kind"], cfg.max_sentence_chars)
+        parts, problems = load_document(entry["path"], entry["kind"], cfg.max_sentence_chars, cfg.source_lang)
         errors += [(doc_id, e) for e in problems]
         out.documents = 1
         if parts:
@@ -146,7 +146,7 @@ def _read_entry(entry: dict, cfg: TranslateConfig, errors: list) -> _Entry:
                 errors.append((f"{doc_id}#{rec.key or rec.line}", rec.error))
             index = None
             if rec.text is not None:
-                parts = parse_text(rec.text)
+                parts = parse_text(rec.text, cfg.source_lang)
                 errors += [(f"{doc_id}#{rec.key}", e) for e in limit_sentences(parts, cfg.max_sentence_chars)]
                 index = len(out.docs)
                 out.docs.append((f"{doc_id}#{rec.key}", parts))

@@ -56,4 +56,7 @@ def test_pipeline_flow_learns_and_writes_the_documented_tables(tmp_path):
         "score": result["scores"]["test"]["bleu"],
     }
     assert scores[0] == bleu and [s["metric"] for s in scores] == ["BLEU", "chrF", "TER"]
-    assert "| evaluate |" in artifacts("run-report", "e2e")[0].data
+    run_report = artifacts("run-report", "e2e")[0].data
+    assert "| evaluate |" in run_report
+    assert "](data:image/png;base64,iVBORw0KGgo" in run_report  # heatmaps embedded: PNG data, no dead links
+    assert "](evaluate/heatmaps/" not in run_report
