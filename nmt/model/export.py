@@ -42,6 +42,18 @@ def is_export(folder: str | os.PathLike) -> bool:
     return (Path(folder) / CARD).is_file() and (Path(folder) / WEIGHTS).is_file()
 
 
+def model_file(folder: str | os.PathLike) -> Path:
+    """The file a run's or an export's model is read from: the export's weights, else find_checkpoint's."""
+    return Path(folder) / WEIGHTS if is_export(folder) else find_checkpoint(folder)
+
+
+def model_id_of(folder: str | os.PathLike) -> str:
+    """The model id of a run or an export: its checkpoint's checkpoint_id (an export's card keeps it)."""
+    if is_export(folder):
+        return read_json(Path(folder) / CARD)["model_id"]
+    return checkpoint_id(find_checkpoint(folder))
+
+
 def export_model(run_dir: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, Any]:
     """Write the inference-only model of a run (or a registered model) into out_dir; return its card."""
     run, out = RunDir(Path(run_dir)), Path(out_dir)

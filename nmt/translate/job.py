@@ -73,7 +73,7 @@ log = logging.getLogger(__name__)
 
 
 def run_translate(inputs: list[Path], model_dir: Path, cfg: TranslateConfig, out_dir: Path) -> dict:
-    """Translate documents with the model of run directory `model_dir` into `out_dir`."""
+    """Translate documents with the model of `model_dir` (a run or an exported model) into `out_dir`."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     translator = Translator.load(Path(model_dir), cfg.device)

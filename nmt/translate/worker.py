@@ -1,9 +1,10 @@
 """One step of a started translate job (shared sentences, or a shard), run where a scheduler picked.
 
 A scheduler (Prefect's thread pool in the flow's process, or a Dask worker process) calls
-`run_shared` once, then `run_shard` once per shard. The model is loaded on a process's first step
-and kept for the next ones, and loaded again only when its checkpoint file changes, so a shard
-costs its decoding, not a model load. Tasks share the cached model: decoding only reads it.
+`run_shared` once, then `run_shard` once per shard. The model (a run's, or an exported one) is
+loaded on a process's first step and kept for the next ones, and loaded again only when its
+checkpoint (an export's weights) changes, so a shard costs its decoding, not a model load. Tasks
+share the cached model: decoding only reads it.
 
 Torch threads: under OpenMP `torch.set_num_threads` holds for the calling thread, so it is set in
 the thread that decodes. `cfg.threads` wins; otherwise `concurrent` shards decoding at once in
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from nmt.model.checkpoint import find_checkpoint
+from nmt.model.export import model_file
 from nmt.translate.config import TranslateConfig
 from nmt.translate.job import TranslateJob
 from nmt.translate.shard import translate_shard, translate_shared
@@ -33,13 +34,13 @@ _LOCK = threading.Lock()  # one load at a time: concurrent first shards would ea
 
 @functools.lru_cache(maxsize=2)
 def _load(model_dir: str, device: str, stamp: tuple[int, int]) -> Translator:
-    """The Translator of model_dir; `stamp` (checkpoint mtime and size) makes a new checkpoint a new entry."""
+    """The Translator of model_dir; `stamp` (model file mtime and size) makes a new model a new entry."""
     return Translator.load(Path(model_dir), device)
 
 
 def cached_translator(model_dir: Path, device: str = "cpu") -> Translator:
-    """This process's Translator of run directory model_dir, loaded again only when its checkpoint changes."""
-    stat = find_checkpoint(model_dir).stat()
+    """This process's Translator of a run or an export, loaded again only when its model file changes."""
+    stat = model_file(model_dir).stat()
     with _LOCK:
         return _load(str(model_dir), device, (stat.st_mtime_ns, stat.st_size))
 

@@ -8,12 +8,14 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 from distributed import Client, LocalCluster
+from registry_fixtures import PAIR, make_registrable_run, registry_with_current
 from test_translate import write_docs
 from test_translate_resume import tree_bytes
 
 from flows.translate import translate
 from nmt import report
 from nmt.core.rundir import RunDir
+from nmt.model.export import export_model
 from nmt.translate import TranslateConfig, run_translate
 
 DOCS, PARAGRAPHS, PER_PARAGRAPH = 8, 2, 3
@@ -81,3 +83,24 @@ def test_dask_flow_spreads_shards_over_two_workers(run, docs, sequential):
     check_job(run, "dask", summary, sequential)
     assert len(executed) == 2 and min(executed.values()) >= 1
     assert sum(executed.values()) == 1 + SHARDS  # the shared step, one task per shard, nothing else
+
+
+def test_flow_on_an_export_or_a_registered_pair_translates_like_the_run(tmp_path, docs):
+    run = make_registrable_run(tmp_path / "run")  # the tiny random model: no training
+    export_model(run, tmp_path / "export")
+    registry = registry_with_current(tmp_path / "registry", run)
+    on_run = translate(run, [docs], CFG, "job", workers=2)
+    on_export = translate(tmp_path / "export", [docs], CFG, "job", workers=2, out_dir=tmp_path / "by-export")
+    on_pair = translate(PAIR, [docs], CFG, "job", out_dir=tmp_path / "by-pair", registry=registry.root)
+    run_job = RunDir(run).translate_job("job")
+    table = pq.read_table(run_job / "translations.parquet")
+    assert table.num_rows == on_run["sentences"] == SENTENCES
+    assert tree_bytes(tmp_path / "by-export") == tree_bytes(run_job)  # same model id, same bytes
+    assert on_export["model_id"] == on_run["model_id"] == table["model_id"][0].as_py()
+    by_pair = pq.read_table(tmp_path / "by-pair" / "translations.parquet")
+    assert by_pair.drop_columns("model_id") == table.drop_columns("model_id")
+    assert on_pair["model_id"].startswith(registry.current(PAIR))  # the registered copy's id
+    assert report.load(run)["stages"]["translate"]["out_dir"] == str(run_job)
+    assert not (tmp_path / "export" / "report.json").exists()  # an export is not written to
+    with pytest.raises(ValueError, match="export is not a run folder: give out_dir"):
+        translate(tmp_path / "export", [docs], CFG, "again")
