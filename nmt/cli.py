@@ -4,7 +4,8 @@ Errors, one convention (`main` is the entry point): a user mistake (a wrong opti
 folder that is missing or not writable, a bad config, a busy folder) prints one line on stderr,
 `error: what, which file, what to do`, and exits 2; a translation where some inputs failed
 writes everything it could, prints its summary and exits 1; an unexpected error prints one line
-and exits 1. Tracebacks only with `--debug`.
+and exits 1. Tracebacks only with `--debug`. A reader that closes stdout early (`nmt translate - |
+head -1`) ends the command quietly with status 141, as SIGPIPE ends other Unix filters.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -68,6 +70,7 @@ ClusterOption = Annotated[
 
 USER_MISTAKES = (FolderBusy, OSError, ValueError, LookupError)  # ValidationError is a ValueError
 FULL_DISK = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+SIGPIPE_STATUS = 141  # 128 + SIGPIPE: a shell's status for a filter whose reader went away
 _debug = False
 
 
@@ -95,6 +98,13 @@ def main(argv: list[str] | None = None) -> None:
         _error(f"{type(exc).__name__}: {one_line(str(exc))} (unexpected: --debug shows the traceback)")
         code = 1
     sys.exit(code or 0)
+
+
+def _stdout_to_devnull() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush finds no closed pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def explain(exc: BaseException) -> str:
@@ -343,10 +353,14 @@ def translate(
 def _translate_lines(model: api.TranslationModel, batch_lines: int, **decode) -> None:
     """Each stdin line's translation on its own stdout line, each batch written as soon as it is done."""
     stdout = sys.stdout.buffer
-    for lines in ready_line_batches(sys.stdin.fileno(), batch_lines):
-        for text in model.translate(lines, **decode):
-            stdout.write((" ".join(text.splitlines()) + "\n").encode("utf-8"))
-        stdout.flush()
+    try:
+        for lines in ready_line_batches(sys.stdin.fileno(), batch_lines):
+            for text in model.translate(lines, **decode):
+                stdout.write((" ".join(text.splitlines()) + "\n").encode("utf-8"))
+            stdout.flush()
+    except BrokenPipeError:  # the reader closed stdout: nothing to say, and nowhere to say it
+        _stdout_to_devnull()
+        raise typer.Exit(SIGPIPE_STATUS) from None
 
 
 @app.command()

@@ -66,6 +66,27 @@ def test_stdin_lines_are_translated_line_by_line_and_streamed(run_dir):
     assert want[3] == "" and want[5].count(" ") >= 1  # the empty line stays empty; two sentences on one line
 
 
+def test_a_reader_that_stops_after_one_line_ends_the_command_quietly(run_dir):
+    """`nmt translate - | head -1`: head exits after one line; the next write finds the pipe closed."""
+    want = nmt.load(run_dir, device="cpu").translate(sentences(3, seed=8), beam=1)
+    proc = start("--model", str(run_dir), "--beam", "1", "--device", "cpu")
+    head = subprocess.Popen(["head", "-1"], stdin=proc.stdout, stdout=subprocess.PIPE)
+    proc.stdout.close()  # head holds the only reading end
+    try:
+        proc.stdin.write(f"{sentences(3, seed=8)[0]}\n".encode())
+        proc.stdin.flush()
+        assert read_line(head.stdout, 240).decode().rstrip("\n") == want[0]
+        assert head.wait(timeout=60) == 0  # the reading end is closed now
+        proc.stdin.write("".join(line + "\n" for line in sentences(3, seed=8)[1:]).encode())
+        proc.stdin.close()
+        status, err = proc.wait(timeout=120), proc.stderr.read().decode()
+    finally:
+        proc.kill()
+        head.kill()
+    assert status == 141, err  # 128 + SIGPIPE, as a shell reports a filter SIGPIPE ended
+    assert "Traceback" not in err and "error:" not in err and "BrokenPipe" not in err, err
+
+
 def test_a_line_that_is_not_utf8_stops_with_its_line_number(run_dir):
     proc = start("--model", str(run_dir), "--device", "cpu")
     out, err = proc.communicate(b"Ein mann.\n\xff\xfe\n", timeout=240)
