@@ -28,9 +28,9 @@ from nmt.pipeline import SAMPLE_JOB, PipelineConfig, build_model, translation_in
 STAGE_FLOWS = {"acquire": acquire, "tokenize": tokenize, "align": align, "train": train, "evaluate": evaluate}
 
 
-def run_stage_flow(name: str, run_dir: Path, cfg: BaseModel) -> dict:
-    """nmt.pipeline's StageRunner for flows: run the stage as its own (sub)flow."""
-    return STAGE_FLOWS[name](run_dir, cfg)
+def run_stage_flow(name: str, run_dir: Path, cfg: BaseModel, **options: Any) -> dict:
+    """nmt.pipeline's StageRunner for flows: run the stage as its own (sub)flow (`options`: its cluster)."""
+    return STAGE_FLOWS[name](run_dir, cfg, **options)
 
 
 def _run_name() -> str:
@@ -40,7 +40,7 @@ def _run_name() -> str:
 
 @flow(name="nmt-pipeline", flow_run_name=_run_name)
 def pipeline(cfg: PipelineConfig) -> dict:
-    """Run every stage into one run directory and return its report."""
+    """Run every stage into one run directory (acquire and tokenize on cfg.cluster if set); its report."""
     run_dir = build_model(cfg, run_stage_flow)
     translate(run_dir, translation_inputs(cfg, run_dir), cfg.translate, SAMPLE_JOB)
     result = report.load(run_dir)

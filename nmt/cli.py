@@ -180,12 +180,14 @@ def run(
     demo: Annotated[bool, typer.Option(help="the demo settings on the generated corpus")] = False,
     run_root: Annotated[Path | None, typer.Option(help="folder of run folders")] = None,
     run_name: Annotated[str | None, typer.Option(help="run folder name")] = None,
+    cluster: ClusterOption = None,
 ) -> None:
     """Run the whole pipeline (acquire, tokenize, train, evaluate, translate) without Prefect."""
     cfg = pipeline.demo_config() if demo else pipeline.PipelineConfig()
     if config is not None:
         cfg = _config(pipeline.PipelineConfig, config)
-    updates = {k: v for k, v in {"run_root": run_root, "run_name": run_name}.items() if v}
+    given = {"run_root": run_root, "run_name": run_name, "cluster": cluster}
+    updates = {k: v for k, v in given.items() if v}
     cfg = cfg.model_copy(update=updates)
     try:
         result = pipeline.run_pipeline(cfg)

@@ -54,6 +54,11 @@ class PipelineConfig(BaseModel):
         default_factory=list,
         description="documents to translate; empty: a sample built from the test split",
     )
+    cluster: str | None = Field(
+        None,
+        description="Dask scheduler address (tcp://HOST:8786) that runs the chunks of the stages in "
+        "PARTITIONED_STAGES; where the work runs, not what it makes: no fingerprint holds it",
+    )
 
     def run_dir(self) -> Path:
         """The run folder: run_root/run_name, named from the source and time when unset."""
@@ -168,32 +173,38 @@ def write_sample_documents(
 
 # The stages that build a model, in order; each reads its settings from PipelineConfig.<name>.
 BUILD_STAGES: Sequence[str] = ("acquire", "tokenize", "align", "train", "evaluate")
+# The stages that take PipelineConfig.cluster: their chunks may run on a Dask cluster.
+PARTITIONED_STAGES: Sequence[str] = ("acquire", "tokenize")
 
 
 class StageRunner(Protocol):
-    """Runs one stage of BUILD_STAGES by name into run_dir with that stage's settings."""
+    """Runs one stage of BUILD_STAGES by name into run_dir with that stage's settings (and `cluster`)."""
 
-    def __call__(self, name: str, run_dir: Path, cfg: BaseModel) -> dict[str, Any]: ...
+    def __call__(self, name: str, run_dir: Path, cfg: BaseModel, **options: Any) -> dict[str, Any]: ...
 
 
-def run_stage(name: str, run_dir: Path, cfg: BaseModel) -> dict[str, Any]:
+def run_stage(name: str, run_dir: Path, cfg: BaseModel, **options: Any) -> dict[str, Any]:
     """Run the stage `name` of BUILD_STAGES in this process (no Prefect); return its summary."""
-    stages: dict[str, Callable[[Path, Any], dict[str, Any]]] = {
+    stages: dict[str, Callable[..., dict[str, Any]]] = {
         "acquire": acquire_stage,
         "tokenize": tokenize_stage,
         "align": align_stage,
         "train": train_stage,
         "evaluate": evaluate_stage,
     }
-    return stages[name](run_dir, cfg)
+    return stages[name](run_dir, cfg, **options)
 
 
 def build_model(cfg: PipelineConfig, runner: StageRunner = run_stage) -> Path:
-    """Run BUILD_STAGES (acquire, tokenize, align, train, evaluate) into a new run directory; return it."""
+    """Run BUILD_STAGES (acquire, tokenize, align, train, evaluate) into a new run directory; return it.
+
+    The stages of PARTITIONED_STAGES get `cluster=cfg.cluster`.
+    """
     run_dir = cfg.run_dir()
     log.info("run directory: %s", run_dir)
     for name in BUILD_STAGES:
-        runner(name, run_dir, getattr(cfg, name))
+        options = {"cluster": cfg.cluster} if name in PARTITIONED_STAGES else {}
+        runner(name, run_dir, getattr(cfg, name), **options)
     return run_dir
 
 

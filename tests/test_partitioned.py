@@ -13,12 +13,17 @@ import pyarrow.parquet as pq
 import pytest
 from distributed import Client, LocalCluster
 
+from nmt.align.corpus import AlignCorpusConfig
 from nmt.core.atomic import read_json
 from nmt.core.cluster import ClusterUnavailable
 from nmt.data import partitions
-from nmt.data.acquire import AcquireConfig, run_acquire
+from nmt.data.acquire import AcquireConfig, GeneratedSource, run_acquire
+from nmt.evaluate.scores import EvaluateConfig
+from nmt.pipeline import PipelineConfig, run_pipeline
 from nmt.text import token_shards
 from nmt.text.tokenization import TokenizeConfig, run_tokenize
+from nmt.train.config import TrainConfig
+from nmt.translate.config import TranslateConfig
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN_LINES = 6000
@@ -140,13 +145,56 @@ def test_seeded_split_on_two_workers_gives_the_local_bytes(corpus, cluster, tmp_
     assert remote["rejects"] == {r: 1 for *_, r in BAD} | {"duplicate": 1}
 
 
-def test_an_unreachable_scheduler_is_one_line_and_exit_2(tmp_path):
+def tiny_pipeline(run_root: Path, run_name: str, cluster: str | None = None) -> PipelineConfig:
+    """The whole pipeline at its cheapest: 600 generated pairs, two training steps, greedy decoding."""
+    return PipelineConfig(
+        run_root=run_root,
+        run_name=run_name,
+        acquire=AcquireConfig(source=GeneratedSource(sizes={"train": 600, "valid": 20, "test": 20})),
+        tokenize=TokenizeConfig(model_type="bpe", vocab_size=500, row_group_rows=100),
+        align=AlignCorpusConfig(enabled=False),
+        train=TrainConfig(preset="tiny", batch_tokens=500, max_steps=2, max_epochs=None, valid_every=2),
+        evaluate=EvaluateConfig(beams=[1], device="cpu", heatmap_sentences=[], heatmap_worst=0),
+        translate=TranslateConfig(beam=1, threads=1, progress=False),
+        cluster=cluster,
+    )
+
+
+def test_the_pipeline_runs_acquire_and_tokenize_on_the_cluster_with_the_local_bytes(
+    cluster, tmp_path, monkeypatch
+):
+    address, client = cluster
+    monkeypatch.setattr(partitions, "CHUNK_ITEMS", 100)  # several chunks of 640 pairs
+    monkeypatch.setattr(token_shards, "ENCODE_ROWS", 100)
+    local = Path(run_pipeline(tiny_pipeline(tmp_path, "local"))["run_dir"])
+    before = executed(client)
+    remote = Path(run_pipeline(tiny_pipeline(tmp_path, "remote", address))["run_dir"])
+    after = executed(client)
+    assert all(after[w] - before[w] >= 1 for w in before), (before, after)  # both workers took chunks
+
+    acquired = sorted(str(p.relative_to(local / "acquire")) for p in (local / "acquire").rglob("*.*"))
+    assert {"pairs.parquet", "rejects.parquet", "manifest.json", "gold/test.talp"} <= set(acquired)
+    same_files(local / "acquire", remote / "acquire", acquired)
+    tokenized = sorted(p.name for p in (local / "tokenize").iterdir())
+    assert tokenized == sorted(p.name for p in (remote / "tokenize").iterdir())
+    same_files(local / "tokenize", remote / "tokenize", [f for f in tokenized if f != "manifest.json"])
+    manifests = [read_json(run / "tokenize" / "manifest.json") for run in (local, remote)]
+    assert without_timings(manifests[0]) == without_timings(manifests[1])
+    assert manifests[1]["summary"]["rows"] == {"train": 600, "valid": 20, "test": 20}
+
+
+@pytest.mark.parametrize("command", ["acquire", "run"])
+def test_an_unreachable_scheduler_is_one_line_and_exit_2(tmp_path, command):
     env = {**os.environ, "COLUMNS": "500", "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "1s"}
-    args = ["acquire", "--out", str(tmp_path / "run"), "--cluster", "tcp://127.0.0.1:9"]
+    config = tmp_path / "pipeline.json"
+    config.write_text(tiny_pipeline(tmp_path, "run").model_dump_json())
+    where = {"acquire": ["--out", str(tmp_path / "run")], "run": ["--config", str(config)]}[command]
+    args = [command, *where, "--cluster", "tcp://127.0.0.1:9"]  # nmt run passes it on to acquire
     done = subprocess.run(
         [sys.executable, "-m", "nmt", *args], cwd=REPO, capture_output=True, text=True, timeout=120, env=env
     )
     assert done.returncode == 2, done.stderr
-    assert done.stderr.startswith("error: cannot reach the Dask scheduler at tcp://127.0.0.1:9")
-    assert len(done.stderr.splitlines()) == 1 and "Traceback" not in done.stderr
+    lines = [line for line in done.stderr.splitlines() if " INFO " not in line]  # nmt run logs its steps
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert lines[0].startswith("error: cannot reach the Dask scheduler at tcp://127.0.0.1:9")
     assert issubclass(ClusterUnavailable, OSError)
