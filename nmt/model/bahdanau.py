@@ -184,19 +184,28 @@ class Decoder(nn.Module):
         """E y with dropout, for one step's inputs [B] or all steps' [B,T]: [B,E] or [B,T,E]."""
         return self.dropout(self.embed(y))
 
-    def forward(self, emb: Tensor, state: DecoderState, enc: Encoded) -> tuple[Tensor, DecoderState, Tensor]:
-        """One step: E y_{i-1} [B,E] and s_{i-1} -> readout t_i [B,M], s_i, attention a_i [B,S]."""
+    def recur(
+        self, emb: Tensor, state: DecoderState, enc: Encoded
+    ) -> tuple[Tensor, Tensor, DecoderState, Tensor]:
+        """The recurrent half of one step: the readout's state input [B,D], c_i [B,2H], s_i, a_i [B,S]."""
         feed = [state.feed] if state.feed is not None else []
         if self.cfg.attention == "bahdanau":
             attn, ctx = self.attention(state.top, enc)  # scored with s_{i-1}
             new = self._rnn(torch.cat([emb, ctx, *feed], dim=-1), state)
-            readout_state = state.top  # the paper's t_i reads s_{i-1}
-        else:
-            new = self._rnn(torch.cat([emb, *feed], dim=-1), state)
-            attn, ctx = self.attention(new.top, enc)  # scored with s_i
-            readout_state = new.top
-        pre = self.readout(torch.cat([readout_state, emb, ctx], dim=-1))  # [B,2M]
-        t = pre.view(pre.size(0), -1, 2).amax(dim=-1)  # maxout, pool 2: [B,M]
+            return state.top, ctx, new, attn  # the paper's t_i reads s_{i-1}
+        new = self._rnn(torch.cat([emb, *feed], dim=-1), state)
+        attn, ctx = self.attention(new.top, enc)  # scored with s_i
+        return new.top, ctx, new, attn
+
+    def read(self, query: Tensor, emb: Tensor, ctx: Tensor) -> Tensor:
+        """t = maxout(U_o s + V_o E y + C_o c) before dropout, of one step [B,*] or all steps [B,T,*]."""
+        pre = self.readout(torch.cat([query, emb, ctx], dim=-1))  # [B,(T,)2M]
+        return pre.unflatten(-1, (-1, 2)).amax(dim=-1)  # maxout, pool 2: [B,(T,)M]
+
+    def forward(self, emb: Tensor, state: DecoderState, enc: Encoded) -> tuple[Tensor, DecoderState, Tensor]:
+        """One step: E y_{i-1} [B,E] and s_{i-1} -> readout t_i [B,M], s_i, attention a_i [B,S]."""
+        query, ctx, new, attn = self.recur(emb, state, enc)
+        t = self.read(query, emb, ctx)
         if self.cfg.input_feeding:
             new = replace(new, feed=t)
         return self.dropout(t), new, attn
@@ -259,12 +268,25 @@ class Seq2Seq(nn.Module):
         state = self.init_state(enc)
         # All steps' embeddings at once: one embedding backward, not one dense [V,E] gradient a step.
         embs = self.decoder.embed_inputs(tgt_in)  # [B,T,E]
-        readouts, attns = [], []
-        for emb in embs.unbind(1):  # [B,E] each; unbind's backward is one stack, not T zero-filled slices
-            t, state, attn = self.decoder(emb, state, enc)  # [B,M], _, [B,S]
-            readouts.append(t)
-            attns.append(attn)
-        logits = self.output(torch.stack(readouts, dim=1))  # W_o once over all steps: [B,T,V]
+        attns = []
+        if self.cfg.input_feeding:  # t_{i-1} is an input of step i: the readout stays in the loop
+            readouts = []
+            for emb in embs.unbind(1):  # [B,E] each; unbind's backward is one stack, not T zero-filled slices
+                t, state, attn = self.decoder(emb, state, enc)  # [B,M], _, [B,S]
+                readouts.append(t)
+                attns.append(attn)
+            t = torch.stack(readouts, dim=1)  # [B,T,M]
+        else:  # the readout feeds nothing back: one product over all steps after the loop
+            queries, ctxs = [], []
+            for emb in embs.unbind(1):
+                query, ctx, state, attn = self.decoder.recur(emb, state, enc)  # [B,D], [B,2H], _, [B,S]
+                queries.append(query)
+                ctxs.append(ctx)
+                attns.append(attn)
+            t = self.decoder.dropout(
+                self.decoder.read(torch.stack(queries, dim=1), embs, torch.stack(ctxs, dim=1))
+            )  # [B,T,M]
+        logits = self.output(t)  # W_o once over all steps: [B,T,V]
         return logits, torch.stack(attns, dim=1)  # [B,T,V], [B,T,S]
 
 
