@@ -1,7 +1,7 @@
 """Guided alignment's weight against BLEU and attention AER: generated corpus, Hansards and Multi30k.
 
     python benchmarks/guided.py [--sections generated hansards multi30k] [--weights 0 0.5]
-                                [--steps N] [--work DIR] [--quick]
+                                [--steps N] [--directions en-fr fr-en] [--work DIR] [--quick]
 
 Three sections, each kept in the result file when a later call measures only the others:
 
@@ -14,14 +14,15 @@ Three sections, each kept in the result file when a later call measures only the
   per weight; the 179 sentences of the shared WPT 2003 Hansards half force-decoded by each
   model (benchmarks/alignment.py's settings: surfaces, shift 0/1, argmax), each direction and
   the symmetrisations of the two scored against the gold, beside the statistical aligner
-  (eflomal, the run's priors) and the diagonal.
+  (eflomal, the run's priors) and the diagonal. --directions en-fr measures one direction.
 - multi30k: Multi30k de-en, trained per weight; BLEU of test2016 with beam 5.
 
 The Tatoeba and Multi30k runs use the defaults a user gets (`nmt tokenize`: unigram 8000,
 `nmt align-corpus`: eflomal intersection links) and the `small` preset for `--steps` steps
 (Adam 1e-3, batch 4096 tokens, seed 1). They live in --work as <corpus>-<src>-<tgt> (the data)
 and <corpus>-<src>-<tgt>-w<weight> (a trained copy): a run already trained with these settings
-is reused, so sections can be measured in separate calls. --quick: the generated section only,
+is reused, so sections can be measured in separate calls; a call keeps the previous file's rows
+of the weights it does not measure. --quick: the generated section only,
 2,000 train pairs, weights 0 and 0.5, 40 steps.
 
 Results go to benchmarks/results/guided.json: the headline (top level) per section and weight
@@ -181,12 +182,12 @@ def best(rows: list[dict]) -> dict:
     return min(rows, key=lambda r: r["aer"])
 
 
-def hansards_section(work: Path, weights: list[float], steps: int) -> dict:
-    """Attention AER on the Hansards half per weight (both directions and symmetrised), and eflomal's."""
+def hansards_section(work: Path, weights: list[float], steps: int, directions: list[str]) -> dict:
+    """Attention AER on the Hansards half per weight (each direction; symmetrised with both); eflomal's."""
     lines = (GOLD_DIR / "enfr.src-tgt").read_text(encoding="utf-8").splitlines()
     pairs, gold = parse_pairs(lines), aer.read_talp(GOLD_DIR / "enfr.talp")
-    runs = {d: real_run(work, "tatoeba", *d.split("-")) for d in ("en-fr", "fr-en")}
-    both = align_word_pairs(runs["en-fr"], parse_word_pairs(lines))
+    runs = {d: real_run(work, "tatoeba", *d.split("-")) for d in directions}
+    both = align_word_pairs(real_run(work, "tatoeba", "en", "fr"), parse_word_pairs(lines))
     statistical = {
         m: aer.score([symmetrize(f, r, m) for f, r in both], gold).as_dict()
         for m in ("intersection", "grow-diag-final-and")
@@ -197,27 +198,34 @@ def hansards_section(work: Path, weights: list[float], steps: int) -> dict:
         "runs": [],
     }
     for weight in weights:
-        forward, f_train = train_real(runs["en-fr"], weight, steps)
-        backward, b_train = train_real(runs["fr-en"], weight, steps)
-        f_rows, f_best = direction(forward, pairs, gold, False, True)
-        b_rows, b_best = direction(backward, pairs, gold, True, True)
-        symmetrised = []
-        for surface in f_best:
-            (f_setting, f_aligned), (b_setting, b_aligned) = f_best[surface], b_best[surface]
-            used = {"surface": surface, "forward": f_setting, "backward": b_setting}
-            symmetrised += [{**used, **r} for r in symmetrised_rows(f_aligned, b_aligned, gold, True)]
-        row = {
-            "weight": weight,
-            "en-fr": best(f_rows),
-            "fr-en": best(b_rows),
-            "symmetrised": best(symmetrised),
-            "train": {"en-fr": f_train, "fr-en": b_train},
-            "settings": f_rows + b_rows,
-            "symmetrisations": symmetrised,
-        }
+        row: dict = {"weight": weight, "train": {}, "settings": []}
+        chosen = {}
+        for name, run in runs.items():
+            trained, row["train"][name] = train_real(run, weight, steps)
+            rows, chosen[name] = direction(trained, pairs, gold, name == "fr-en", True)
+            row[name], row["settings"] = best(rows), row["settings"] + rows
+        if len(chosen) == 2:
+            row["symmetrisations"] = []
+            for surface in chosen["en-fr"]:
+                (f_setting, f_aligned), (b_setting, b_aligned) = (
+                    chosen["en-fr"][surface],
+                    chosen["fr-en"][surface],
+                )
+                used = {"surface": surface, "forward": f_setting, "backward": b_setting}
+                row["symmetrisations"] += [
+                    {**used, **r} for r in symmetrised_rows(f_aligned, b_aligned, gold, True)
+                ]
+            row["symmetrised"] = best(row["symmetrisations"])
         out["runs"].append(row)
-        print(json.dumps({k: row[k] for k in ("weight", "en-fr", "fr-en", "symmetrised")}), flush=True)
+        print(json.dumps({k: row.get(k) for k in ("weight", "en-fr", "fr-en", "symmetrised")}), flush=True)
     return out
+
+
+def merged(previous: dict | None, section: dict) -> dict:
+    """`section` with the previous file's runs of the weights it did not measure, in weight order."""
+    measured = {r["weight"] for r in section["runs"]}
+    kept = [r for r in (previous or {}).get("runs", []) if r["weight"] not in measured]
+    return {**section, "runs": sorted(kept + section["runs"], key=lambda r: r["weight"])}
 
 
 def multi30k_section(work: Path, weights: list[float], steps: int) -> dict:
@@ -273,7 +281,7 @@ def headline(result: dict) -> dict:
             "diagonal_aer": round(section["diagonal"]["aer"], 4),
             **{
                 f"weight_{r['weight']:g}": {
-                    k: round(r[k]["aer"], 4) for k in ("en-fr", "fr-en", "symmetrised")
+                    k: round(r[k]["aer"], 4) for k in ("en-fr", "fr-en", "symmetrised") if k in r
                 }
                 for r in section["runs"]
             },
@@ -289,6 +297,7 @@ def main() -> None:
     parser.add_argument("--sections", nargs="+", default=["generated", "hansards", "multi30k"])
     parser.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.5])
     parser.add_argument("--steps", type=int, default=800, help="training steps of every run")
+    parser.add_argument("--directions", nargs="+", default=["en-fr", "fr-en"], help="hansards: Tatoeba runs")
     parser.add_argument("--generated-steps", type=int, default=600)
     parser.add_argument("--train-pairs", type=int, default=20000, help="generated corpus")
     parser.add_argument("--test-pairs", type=int, default=300, help="generated corpus")
@@ -308,9 +317,10 @@ def main() -> None:
         if name == "generated":
             result[name] = generated_section(args)
         elif name == "hansards":
-            result[name] = hansards_section(args.work, args.weights, args.steps)
+            section = hansards_section(args.work, args.weights, args.steps, args.directions)
+            result[name] = merged(result.get(name), section)
         elif name == "multi30k":
-            result[name] = multi30k_section(args.work, args.weights, args.steps)
+            result[name] = merged(result.get(name), multi30k_section(args.work, args.weights, args.steps))
         else:
             parser.error(f"unknown section {name!r}")
         result[name]["command"] = " ".join(sys.argv)
