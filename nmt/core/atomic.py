@@ -32,6 +32,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
+def remove_temporaries(folder: str | os.PathLike) -> None:
+    """Delete the temporaries of atomic writes (`.<name>.*.tmp`) that a killed process left under `folder`."""
+    for stale in Path(folder).rglob(".*.tmp"):
+        stale.unlink(missing_ok=True)
+
+
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write bytes to `path` atomically."""
     with atomic_path(path) as tmp:

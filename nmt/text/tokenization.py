@@ -55,7 +55,7 @@ import sentencepiece as spm
 from pydantic import BaseModel, ConfigDict, Field
 
 from nmt.core import vocab
-from nmt.core.atomic import file_sha256, read_json, write_bytes, write_json, write_text
+from nmt.core.atomic import file_sha256, read_json, remove_temporaries, write_bytes, write_json, write_text
 from nmt.core.lock import locks_folder
 from nmt.core.schema import SCHEMA_VERSION
 from nmt.text import spm_training
@@ -114,6 +114,8 @@ def run_tokenize(pairs_path: Path, cfg: TokenizeConfig, out_dir: Path, cluster: 
     pairs_path, out_dir = Path(pairs_path), Path(out_dir)
     pairs_sha256 = file_sha256(pairs_path)
     fingerprint = _fingerprint(pairs_sha256, cfg)
+    if out_dir.is_dir():
+        remove_temporaries(out_dir)  # of a killed run: this process holds the folder now
     done = _completed(out_dir, fingerprint)
     if done is not None:
         log.info("tokenize: %s is up to date, nothing to do", out_dir)

@@ -52,7 +52,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from tqdm import tqdm
 
-from nmt.core.atomic import atomic_path, read_json, write_json
+from nmt.core.atomic import atomic_path, read_json, remove_temporaries, write_json
 from nmt.core.lock import folder_lock
 from nmt.core.schema import with_metadata
 from nmt.translate.config import TranslateConfig, with_source_lang
@@ -214,6 +214,5 @@ def finalize_job(out_dir: Path, model_id: str, cfg: TranslateConfig) -> dict:
     write_json(out_dir / "summary.json", summary)
     shutil.rmtree(out_dir / "shards", ignore_errors=True)
     shutil.rmtree(out_dir / "plan", ignore_errors=True)
-    for stale in out_dir.rglob(".*.tmp"):  # left by writes a crash interrupted
-        stale.unlink(missing_ok=True)
+    remove_temporaries(out_dir)
     return summary
