@@ -174,7 +174,7 @@ def main() -> None:
     }
     out = {
         "cpu": cpu_model(),
-        "cores": os.cpu_count(),
+        "cores": len(os.sched_getaffinity(0)),  # the cores this run may use (taskset)
         "quick": args.quick,
         "sizes": [small, big],
         "rss_ratio": {k: v["rss_ratio"] for k, v in stages.items()},
