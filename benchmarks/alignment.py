@@ -128,6 +128,16 @@ def symmetrised_rows(
     return rows
 
 
+def symmetrised_surfaces(forward: dict, backward: dict, gold, quick: bool) -> list[dict]:
+    """Per surface, the symmetrisations of the best setting of each direction (from `direction`)."""
+    rows = []
+    for surface, (f_setting, f_aligned) in forward.items():
+        b_setting, b_aligned = backward[surface]
+        used = {"surface": surface, "forward": f_setting, "backward": b_setting}
+        rows += [{**used, **r} for r in symmetrised_rows(f_aligned, b_aligned, gold, quick)]
+    return rows
+
+
 def reading(row: dict) -> str:
     """How a row's links were read: argmax or a threshold."""
     return "argmax" if row["threshold"] is None else f"threshold {row['threshold']}"
@@ -189,10 +199,7 @@ def attention_section(args, pairs, gold) -> dict:
     if args.backward:
         backward_rows, backward = direction(args.backward, pairs, gold, True, args.quick)
         rows += backward_rows
-        for surface in SURFACES:
-            (f_setting, f_aligned), (b_setting, b_aligned) = forward[surface], backward[surface]
-            used = {"surface": surface, "forward": f_setting, "backward": b_setting}
-            symmetrised += [{**used, **r} for r in symmetrised_rows(f_aligned, b_aligned, gold, args.quick)]
+        symmetrised = symmetrised_surfaces(forward, backward, gold, args.quick)
     return {"settings": rows, "symmetrised": symmetrised}
 
 

@@ -51,7 +51,7 @@ from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
-from benchmarks.alignment import GOLD_DIR, direction, symmetrised_rows  # noqa: E402
+from benchmarks.alignment import GOLD_DIR, direction, symmetrised_surfaces  # noqa: E402
 from nmt.align import aer  # noqa: E402
 from nmt.align.corpus import AlignCorpusConfig  # noqa: E402
 from nmt.align.given import align_word_pairs, parse_word_pairs  # noqa: E402
@@ -62,7 +62,7 @@ from nmt.data.pairs import read_split  # noqa: E402
 from nmt.evaluate.forced import AlignConfig, align_pairs, parse_pairs  # noqa: E402
 from nmt.evaluate.scores import score  # noqa: E402
 from nmt.model.search import DecodeConfig  # noqa: E402
-from nmt.pipeline import acquire_stage, align_stage, tokenize_stage  # noqa: E402
+from nmt.pipeline import acquire_stage, align_stage, demo_config, tokenize_stage  # noqa: E402
 from nmt.text.tokenization import TokenizeConfig  # noqa: E402
 from nmt.train.config import GUIDED_WEIGHT, TrainConfig  # noqa: E402
 from nmt.train.run import run_train  # noqa: E402
@@ -99,17 +99,16 @@ def test_words(run: Path) -> tuple[list[str], list[str], list[tuple[list[str], l
 
 def train_and_score(run: Path, weight: float, steps: int) -> dict:
     """Train a copy of `run` with guided-alignment weight `weight`; BLEU and attention AER on test."""
-    cfg = TrainConfig(
-        preset="small",
-        model={"attn_dim": 128},
-        lr=2e-3,
-        batch_tokens=4000,
-        max_steps=steps,
-        max_epochs=None,
-        valid_every=steps,
-        valid_sentences=100,
-        guided_alignment=weight,
-        seed=1,
+    # The demo's training settings, for a fixed number of steps and one validation at the end.
+    cfg = demo_config().train.model_copy(
+        update={
+            "max_minutes": None,
+            "max_steps": steps,
+            "valid_every": steps,
+            "valid_sentences": 100,
+            "guided_alignment": weight,
+            "seed": 1,
+        }
     )
     out = run.parent / f"weight-{weight:g}"
     for name in ("acquire", "tokenize"):
@@ -205,16 +204,7 @@ def hansards_section(work: Path, weights: list[float], steps: int, directions: l
             rows, chosen[name] = direction(trained, pairs, gold, name == "fr-en", True)
             row[name], row["settings"] = best(rows), row["settings"] + rows
         if len(chosen) == 2:
-            row["symmetrisations"] = []
-            for surface in chosen["en-fr"]:
-                (f_setting, f_aligned), (b_setting, b_aligned) = (
-                    chosen["en-fr"][surface],
-                    chosen["fr-en"][surface],
-                )
-                used = {"surface": surface, "forward": f_setting, "backward": b_setting}
-                row["symmetrisations"] += [
-                    {**used, **r} for r in symmetrised_rows(f_aligned, b_aligned, gold, True)
-                ]
+            row["symmetrisations"] = symmetrised_surfaces(chosen["en-fr"], chosen["fr-en"], gold, True)
             row["symmetrised"] = best(row["symmetrisations"])
         out["runs"].append(row)
         print(json.dumps({k: row.get(k) for k in ("weight", "en-fr", "fr-en", "symmetrised")}), flush=True)
