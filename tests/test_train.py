@@ -301,7 +301,7 @@ def test_token_cache_maps_the_parquet_rows_and_follows_changes(tokenize_dir, tmp
     import pyarrow.parquet as pq
 
     from nmt.model.batching import TokenData
-    from nmt.train.data import build_cache, open_cache
+    from nmt.train.data import FileValues, build_cache, open_cache
 
     tok = tmp_path / "tok"
     shutil.copytree(tokenize_dir, tok)
@@ -310,7 +310,9 @@ def test_token_cache_maps_the_parquet_rows_and_follows_changes(tokenize_dir, tmp
     data, whole = open_cache(folder), TokenData.read(tok / "train.parquet")
     for name in ("ids", "src_values", "src_offsets", "tgt_values", "tgt_offsets"):
         assert np.array_equal(getattr(data, name), getattr(whole, name)), name
-    assert isinstance(data.src_values.base, np.memmap)  # mapped from the file, not read in
+    assert isinstance(data.src_offsets.base, np.memmap)  # mapped from the file, not read in
+    assert isinstance(data.src_values, FileValues)  # rows read on demand, never mapped
+    assert np.array_equal(data.tgt(5), whole.tgt(5)) and len(data.src_values) == len(whole.src_values)
     assert not build_cache(tok, "train", folder)  # current: kept
     for rows in (10, 0):
         write_parquet(tok / "train.parquet", pq.read_table(tok / "train.parquet").slice(0, rows))

@@ -30,11 +30,12 @@ from nmt.core.vocab import BOS, EOS, PAD
 class TokenData:
     """Token ids of one split, flat: source i is src_values[src_offsets[i] : src_offsets[i + 1]].
 
-    The arrays may be memory-mapped files (nmt.train.data); nothing here copies them whole.
+    The arrays may be memory-mapped files, and the values files read slice by slice
+    (nmt.train.data.FileValues); nothing here copies them whole.
     """
 
     ids: np.ndarray  # [N] int64 pair ids
-    src_values: np.ndarray  # [sum of source lengths] int32
+    src_values: np.ndarray  # [sum of source lengths] int32 (or a FileValues: sliced only)
     src_offsets: np.ndarray  # [N+1]
     tgt_values: np.ndarray  # [sum of target lengths] int32
     tgt_offsets: np.ndarray  # [N+1]

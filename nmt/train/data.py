@@ -11,11 +11,14 @@ under `<train out_dir>/tokens/<name>/`:
     source.json        the Parquet file's path, size and mtime, written last: it marks a
                        complete cache, and a cache whose file has changed since is rebuilt
 
-Training maps the arrays read-only (numpy.memmap): nothing is built per sentence, the corpus
-is held once (in the page cache, shared by every process on the machine, and evictable), the
-epoch plan is built from the lengths (differences of the offsets), and each DDP rank pages in
-only the offsets and the rows of its own batches. Under torchrun the first process of each
-machine (LOCAL_RANK 0) builds the cache while the others wait.
+Training maps the ids and offsets read-only (numpy.memmap) and reads the values row by row
+with pread (FileValues): nothing is built per sentence, the corpus is held once (in the page
+cache, shared by every process on the machine, and evictable), the epoch plan is built from
+the lengths (differences of the offsets), and each DDP rank reads only the rows of its own
+batches. The values are not mapped because a mapping's resident pages stay in the process's
+RSS: a page fault maps the pages around it too (the kernel's fault-around), so 20 steps over
+a 4M-pair cache had mapped 1 GB of rows no batch read. Under torchrun the first process of
+each machine (LOCAL_RANK 0) builds the cache while the others wait.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -87,16 +91,53 @@ def build_cache(tokenize_dir: Path, name: str, folder: Path, batch_rows: int = 6
     return True
 
 
-def open_cache(folder: Path) -> TokenData:
-    """The TokenData of a cache written by build_cache, its arrays mapped read-only from the files."""
+class FileValues:
+    """A flat array in a file whose slices are read with pread: copied in on demand, never mapped."""
 
-    def mapped(name: str) -> np.ndarray:
+    def __init__(self, path: Path, dtype: type[np.generic]):
+        self.path = Path(path)
+        self.dtype = np.dtype(dtype)
+        self._fd = os.open(self.path, os.O_RDONLY)
+        self._len = os.fstat(self._fd).st_size // self.dtype.itemsize
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __getitem__(self, key: slice) -> np.ndarray:
+        """Elements key.start to key.stop (step 1) as a new array."""
+        start, stop, step = key.indices(self._len)
+        if step != 1:
+            raise ValueError(f"{self.path}: only contiguous slices are read, not step {step}")
+        out = np.empty(max(stop - start, 0), self.dtype)
+        buffer, offset, done = memoryview(out).cast("B"), start * self.dtype.itemsize, 0
+        while done < len(buffer):  # a read may return less than asked (at most 2 GiB at once)
+            got = os.preadv(self._fd, [buffer[done:]], offset + done)
+            if got == 0:
+                raise EOFError(f"{self.path} ended at byte {offset + done} of {offset + len(buffer)}")
+            done += got
+        return out
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        """The whole file as an array (for small files and checks)."""
+        return np.asarray(self[:], dtype)
+
+    def __del__(self) -> None:
+        with contextlib.suppress(AttributeError, OSError):
+            os.close(self._fd)
+
+
+def open_cache(folder: Path) -> TokenData:
+    """The TokenData of a cache written by build_cache: ids and offsets mapped, values read by row."""
+
+    def opened(name: str) -> np.ndarray | FileValues:
+        if name.endswith("_values"):
+            return FileValues(_array_path(folder, name), ARRAYS[name])
         path = _array_path(folder, name)
         if path.stat().st_size == 0:  # numpy cannot map an empty file
             return np.zeros(0, ARRAYS[name])
         return np.asarray(np.memmap(path, ARRAYS[name], mode="r"))
 
-    return TokenData(*(mapped(name) for name in ARRAYS))
+    return TokenData(*(opened(name) for name in ARRAYS))
 
 
 def token_arrays(tokenize_dir: Path, name: str, cache_dir: Path, ddp: Distributed) -> TokenData:
