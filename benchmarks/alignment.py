@@ -14,7 +14,8 @@ Attention (--forward): force-decodes the 179 gold sentence pairs with the Englis
 (and, given, the French->English model read in reverse), reads word links off the attention under
 every setting (surface "tokens": each gold token encoded alone, or "detokenized": the rebuilt raw
 sentence, nmt.surface; shift 0/1: the step that predicts the word or the step where it is the
-decoder input; argmax or thresholds), scores each against the gold (AER, precision, recall) next
+decoder input; weights "attention" or "posterior": the attention given the target word,
+Seq2Seq.source_posterior; argmax or thresholds), scores each against the gold (AER, precision, recall) next
 to the diagonal baseline and the published figures for this test set, and, for each surface,
 symmetrises the two directions with the best setting of each: hard (intersection, union,
 grow-diag-final of the links) and soft (mean or geometric mean of the two attention matrices,
@@ -69,6 +70,9 @@ RESULTS = ROOT / "benchmarks" / "results" / "alignment.json"
 # Published AER on this test set (full set; ours is the shared 40% dev half), for reference.
 PUBLISHED = {"fast_align": 0.105, "GIZA++": 0.059}
 SURFACES = ("tokens", "detokenized")
+# (shift, weights) of each forced decoding: the attention of the step that predicts the word or
+# of the step that reads it, and the attention's posterior given the word (its own step only).
+READINGS = ((0, "attention"), (1, "attention"), (0, "posterior"))
 
 
 def thresholds(quick: bool) -> list[float | None]:
@@ -76,24 +80,25 @@ def thresholds(quick: bool) -> list[float | None]:
     return [None] if quick else [None, 0.1, 0.2, 0.3]
 
 
-def direction(run: Path, pairs, gold, reverse: bool, quick: bool) -> tuple[list[dict], dict[str, tuple]]:
-    """Scores of every setting for one model, and the best setting and its alignments for each surface.
+def direction(run: Path, pairs, gold, reverse: bool, quick: bool) -> tuple[list[dict], dict[tuple, tuple]]:
+    """Scores of every setting for one model, and the best setting and its alignments per (surface, weights).
 
-    One forced decoding per surface and shift; every threshold is read off its attention.
+    One forced decoding per surface and reading (the attention at shift 0 and 1, and its
+    posterior given the target word); every threshold is read off its matrix.
     """
     translator = Translator.load(run, "cpu")
     languages = run_languages(run)
     rows, best = [], {}
     for surface in SURFACES:
-        for shift in (0, 1):
+        for shift, weights in READINGS:
             started = time.perf_counter()
-            cfg = AlignConfig(surface=surface, shift=shift, reverse=reverse)
+            cfg = AlignConfig(surface=surface, shift=shift, reverse=reverse, weights=weights)
             aligned = align_pairs(translator, pairs, cfg, languages)
             seconds = round(time.perf_counter() - started, 2)
             for threshold in thresholds(quick):
                 links = [read_links(a.attention, threshold, reverse) if a else set() for a in aligned]
                 s = aer.score(links, gold)
-                setting = {"surface": surface, "shift": shift, "threshold": threshold}
+                setting = {"surface": surface, "weights": weights, "shift": shift, "threshold": threshold}
                 rows.append(
                     {
                         "model": str(run),
@@ -103,10 +108,11 @@ def direction(run: Path, pairs, gold, reverse: bool, quick: bool) -> tuple[list[
                         "decode_seconds": seconds,
                     }
                 )
-                if surface not in best or s.aer < best[surface][0]:
+                key = (surface, weights)
+                if key not in best or s.aer < best[key][0]:
                     chosen = [replace(a, links=x) if a else None for a, x in zip(aligned, links, strict=True)]
-                    best[surface] = (s.aer, setting, chosen)
-    return rows, {surface: (setting, chosen) for surface, (_, setting, chosen) in best.items()}
+                    best[key] = (s.aer, setting, chosen)
+    return rows, {key: (setting, chosen) for key, (_, setting, chosen) in best.items()}
 
 
 def symmetrised_rows(
@@ -129,11 +135,11 @@ def symmetrised_rows(
 
 
 def symmetrised_surfaces(forward: dict, backward: dict, gold, quick: bool) -> list[dict]:
-    """Per surface, the symmetrisations of the best setting of each direction (from `direction`)."""
+    """Per (surface, weights), the symmetrisations of each direction's best setting (from `direction`)."""
     rows = []
-    for surface, (f_setting, f_aligned) in forward.items():
-        b_setting, b_aligned = backward[surface]
-        used = {"surface": surface, "forward": f_setting, "backward": b_setting}
+    for (surface, weights), (f_setting, f_aligned) in forward.items():
+        b_setting, b_aligned = backward[surface, weights]
+        used = {"surface": surface, "weights": weights, "forward": f_setting, "backward": b_setting}
         rows += [{**used, **r} for r in symmetrised_rows(f_aligned, b_aligned, gold, quick)]
     return rows
 
@@ -213,11 +219,12 @@ def print_table(result: dict, diagonal) -> None:
         name = f"eflomal ({r['mode']}) {r['links']}"
         print(f"{name:<54} {r['aer']:>6.3f} {r['precision']:>6.3f} {r['recall']:>6.3f}  {r['seconds']} s")
     for r in result.get("settings", []):
-        name = f"{'fr->en' if r['reverse'] else 'en->fr'} {r['surface']} shift {r['shift']} {reading(r)}"
+        way = "fr->en" if r["reverse"] else "en->fr"
+        name = f"{way} {r['surface']} {r['weights']} shift {r['shift']} {reading(r)}"
         print(f"{name:<54} {r['aer']:>6.3f} {r['precision']:>6.3f} {r['recall']:>6.3f}")
     for r in result.get("symmetrised", []):
         soft = f" {reading(r)}" if r["method"].startswith("soft-") else ""
-        name = f"symmetrised {r['surface']}: {r['method']}{soft}"
+        name = f"symmetrised {r['surface']} {r['weights']}: {r['method']}{soft}"
         print(f"{name:<54} {r['aer']:>6.3f} {r['precision']:>6.3f} {r['recall']:>6.3f}")
     for name, value in PUBLISHED.items():
         print(f"{name + ' (published, full set)':<54} {value:>6.3f}")
@@ -254,12 +261,15 @@ def main() -> None:
     if args.forward:
         result.update(attention_section(args, pairs, gold))
         result["attention_command"] = command
-    attention = [r["aer"] for r in result.get("settings", []) + result.get("symmetrised", [])]
+    readings = result.get("settings", []) + result.get("symmetrised", [])
+    attention = [r["aer"] for r in readings if r.get("weights", "attention") == "attention"]
+    posterior = [r["aer"] for r in readings if r.get("weights") == "posterior"]
     statistical = [r["aer"] for r in result.get("statistical", {}).get("rows", [])]
     headline = {
-        "best_aer": round(min(attention + statistical), 4),
+        "best_aer": round(min(attention + posterior + statistical), 4),
         "statistical_best_aer": round(min(statistical), 4) if statistical else None,
         "attention_best_aer": round(min(attention), 4) if attention else None,
+        "posterior_best_aer": round(min(posterior), 4) if posterior else None,
         "diagonal_aer": round(diagonal.aer, 4),
         "published_aer_full_set": PUBLISHED,
         "cpu": cpu_model(),

@@ -12,7 +12,8 @@ Three sections, each kept in the result file when a later call measures only the
   AER on the same test pairs (its priors, intersection) is the mark guided attention aims at.
 - hansards: Tatoeba en-fr from ../shared/corpora, trained in both directions (en->fr, fr->en)
   per weight; the 179 sentences of the shared WPT 2003 Hansards half force-decoded by each
-  model (benchmarks/alignment.py's settings: surfaces, shift 0/1, argmax), each direction and
+  model (benchmarks/alignment.py's settings: surfaces, shift 0/1, argmax; the attention and its
+  posterior given the target word), each direction and
   the symmetrisations of the two scored against the gold, beside the statistical aligner
   (eflomal, the run's priors) and the diagonal. --directions en-fr measures one direction.
 - multi30k: Multi30k de-en, trained per weight; BLEU of test2016 with beam 5.
@@ -71,6 +72,7 @@ from nmt.translate.translator import Translator  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "guided.json"
 CORPORA = ROOT.parent / "shared" / "corpora"
+WEIGHTS = ("attention", "posterior")  # what links are read off: the attention or its posterior
 
 
 def cpu_model() -> str:
@@ -202,12 +204,17 @@ def hansards_section(work: Path, weights: list[float], steps: int, directions: l
         for name, run in runs.items():
             trained, row["train"][name] = train_real(run, weight, steps)
             rows, chosen[name] = direction(trained, pairs, gold, name == "fr-en", True)
-            row[name], row["settings"] = best(rows), row["settings"] + rows
+            row["settings"] += rows
+            for weights in WEIGHTS:
+                row[f"{name} {weights}"] = best([r for r in rows if r["weights"] == weights])
         if len(chosen) == 2:
             row["symmetrisations"] = symmetrised_surfaces(chosen["en-fr"], chosen["fr-en"], gold, True)
-            row["symmetrised"] = best(row["symmetrisations"])
+            for weights in WEIGHTS:
+                row[f"symmetrised {weights}"] = best(
+                    [r for r in row["symmetrisations"] if r["weights"] == weights]
+                )
         out["runs"].append(row)
-        print(json.dumps({k: row.get(k) for k in ("weight", "en-fr", "fr-en", "symmetrised")}), flush=True)
+        print(json.dumps({k: row[k] for k in row if k not in ("settings", "symmetrisations")}), flush=True)
     return out
 
 
@@ -271,7 +278,10 @@ def headline(result: dict) -> dict:
             "diagonal_aer": round(section["diagonal"]["aer"], 4),
             **{
                 f"weight_{r['weight']:g}": {
-                    k: round(r[k]["aer"], 4) for k in ("en-fr", "fr-en", "symmetrised") if k in r
+                    f"{k} {w}": round(r[f"{k} {w}"]["aer"], 4)
+                    for k in ("en-fr", "fr-en", "symmetrised")
+                    for w in WEIGHTS
+                    if f"{k} {w}" in r
                 }
                 for r in section["runs"]
             },

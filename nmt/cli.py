@@ -393,7 +393,11 @@ def align(
     worst: Annotated[int, typer.Option(help="how many heatmaps")] = 5,
     device: Device = "auto",
     method: Annotated[
-        str, typer.Option(help="attention: read off the model; statistical: the run's eflomal aligner")
+        str,
+        typer.Option(
+            help="attention: read off the model; posterior: the attention given each target word;"
+            " statistical: the run's eflomal aligner"
+        ),
     ] = "attention",
     statistical_mode: Annotated[
         str, typer.Option(help="statistical: priors (the run's priors) or corpus (realign with the corpus)")
@@ -403,13 +407,14 @@ def align(
     ] = "intersection",
 ) -> None:
     """Word alignments of given pairs: attention of a forced decoding, or the run's statistical aligner."""
-    _choice("--method", method, ("attention", "statistical"))
+    _choice("--method", method, ("attention", "posterior", "statistical"))
     if method == "statistical":
         _choice("--statistical-mode", statistical_mode, ("priors", "corpus"))
         _choice("--symmetrize", symmetrize, METHODS)
         _print(_statistical(run_align_given, model, pairs, out, statistical_mode, symmetrize, gold))
         return
-    cfg = AlignConfig(shift=shift, threshold=threshold, reverse=reverse, surface=surface)
+    weights = "posterior" if method == "posterior" else "attention"
+    cfg = AlignConfig(shift=shift, threshold=threshold, reverse=reverse, surface=surface, weights=weights)
     _print(run_align(model, pairs, out, cfg, device=device, gold=gold, heatmaps=heatmaps, worst=worst))
 
 

@@ -114,3 +114,37 @@ def test_presets_have_the_documented_sizes():
     assert 7_000_000 < count_parameters(base) < 11_000_000
     paper = preset("paper")
     assert (paper.emb_dim, paper.enc_hidden, paper.dec_hidden, paper.maxout_dim) == (620, 1000, 1000, 500)
+
+
+@pytest.mark.parametrize("overrides", [{}, {"cell": "lstm", "input_feeding": True}], ids=["paper", "feeding"])
+def test_source_posterior_is_bayes_rule_over_annotations(overrides):
+    """p(j | y_i) is a_ij p(y_i | c_i = h_j) normalised over the real source positions, computed
+    here one (sentence, step, position) at a time through the readout; chunking changes nothing."""
+    src, src_len, tgt_in = batch()
+    tgt_out = torch.roll(tgt_in, -1, dims=1)
+    m = model(**overrides)
+    with torch.no_grad():
+        forced = m.teacher_force(src, src_len, tgt_in)
+        posterior = m.source_posterior(forced, tgt_out)
+        torch.testing.assert_close(m.source_posterior(forced, tgt_out, max_elements=1), posterior)
+        for b, length in enumerate(src_len.tolist()):
+            for i in range(tgt_in.size(1)):
+                scores = torch.stack(
+                    [
+                        forced.attns[b, i, j].log()
+                        + torch.log_softmax(
+                            m.output(
+                                m.decoder.read(
+                                    forced.queries[b, i], forced.embs[b, i], forced.enc.states[b, j]
+                                )
+                            ),
+                            -1,
+                        )[tgt_out[b, i]]
+                        for j in range(length)
+                    ]
+                )
+                torch.testing.assert_close(
+                    posterior[b, i, :length], torch.softmax(scores, 0), atol=1e-5, rtol=1e-4
+                )
+                assert (posterior[b, i, length:] == 0).all()
+    assert not torch.allclose(posterior, forced.attns)  # the target word moves the weights

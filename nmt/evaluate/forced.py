@@ -13,6 +13,11 @@ target word averages its pieces' rows, a piece shared by two words counts for bo
 target word is linked to its most attended source word, or to every source word at or above a
 threshold (nmt.align.links.matrix_links).
 
+`weights` "posterior" reads the links off p(source piece | target piece) instead of the
+attention (Seq2Seq.source_posterior): the attention a_ij is the prior, scored before the target
+word is known, and the readout's probability of the word actually there with the context set to
+one annotation h_j is the likelihood. It costs one output layer per source position.
+
 `reverse` reads the pairs with a model trained in the other direction (target -> source), so
 two models' links can be symmetrised (nmt.align.symmetrize); links are always written source-target.
 `shift` 1 reads the attention of the step where the target word is the decoder input instead of
@@ -57,6 +62,9 @@ class AlignConfig(BaseModel):
     reverse: bool = Field(False, description="the model translates target -> source")
     surface: Literal["tokens", "detokenized"] = Field(
         "tokens", description="encode each word alone, or the rebuilt raw sentence (nmt.text.surface)"
+    )
+    weights: Literal["attention", "posterior"] = Field(
+        "attention", description="the attention, or its posterior given the target word (source_posterior)"
     )
 
 
@@ -112,7 +120,7 @@ def align_pairs(
     out: list[WordAlignment | None] = [None] * len(pairs)
     sizes = [max(len(s[0]), len(t[0])) + 1 for s, t in items]
     for batch in length_batches(sizes, decode.batch_tokens):
-        matrices = _force(translator, [items[i] for i in batch], cfg.shift)
+        matrices = _force(translator, [items[i] for i in batch], cfg.shift, cfg.weights)
         for i, matrix in zip(batch, matrices, strict=True):
             links = read_links(matrix, cfg.threshold, cfg.reverse)
             out[good[i]] = WordAlignment(sides[i][0], sides[i][1], matrix, links, cfg.reverse)
@@ -140,14 +148,16 @@ def _word_pieces(encode, sentences: list[list[str]]) -> list[tuple[list[int], li
 
 
 @torch.inference_mode()
-def _force(translator: Translator, items: list, shift: int) -> list[np.ndarray]:
-    """Word-level attention [tgt words, src words] of encoded pairs ((src ids, words of piece), (tgt ...))."""
+def _force(translator: Translator, items: list, shift: int, weights: str) -> list[np.ndarray]:
+    """Word-level weights [tgt words, src words] of encoded pairs ((src ids, words of piece), (tgt ...))."""
     device = translator.device
     src, src_len = pad_sources([s for (s, _), _ in items])  # [B,S], [B] with EOS
-    tgt_in, _ = pad_targets([t for _, (t, _) in items])  # [B,T] BOS + pieces
+    tgt_in, tgt_out = pad_targets([t for _, (t, _) in items])  # [B,T] BOS + pieces, pieces + EOS
     tgt_len = [len(t) + 1 for _, (t, _) in items]  # [B] with the EOS step
-    _, attn = translator.model(src.to(device), src_len.to(device), tgt_in.to(device))  # [B,T,S]
-    attn = attn.float().cpu().numpy()
+    model = translator.model
+    forced = model.teacher_force(src.to(device), src_len.to(device), tgt_in.to(device))
+    attn = forced.attns if weights == "attention" else model.source_posterior(forced, tgt_out.to(device))
+    attn = attn.float().cpu().numpy()  # [B,T,S]
     return [
         word_attention(attn[b, : tgt_len[b], : int(src_len[b])], src_word, tgt_word, shift)
         for b, ((_, src_word), (_, tgt_word)) in enumerate(items)

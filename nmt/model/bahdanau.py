@@ -70,6 +70,17 @@ class DecoderState:
         )
 
 
+@dataclass
+class Forced:
+    """A teacher-forced pass: what the output layer and the alignment posterior read."""
+
+    enc: Encoded
+    queries: Tensor  # [B,T,D] the readout's state input (s_{i-1} in the paper's order)
+    embs: Tensor  # [B,T,E] E y_{i-1}
+    readouts: Tensor  # [B,T,M] t_i (after dropout)
+    attns: Tensor  # [B,T,S] a_i
+
+
 class Encoder(nn.Module):
     """Bidirectional RNN over source embeddings; packed, so cuDNN runs it on CUDA."""
 
@@ -262,32 +273,62 @@ class Seq2Seq(nn.Module):
         t, state, attn = self.decoder(self.decoder.embed_inputs(y_prev), state, enc)
         return self.output(t), state, attn
 
-    def forward(self, src: Tensor, src_len: Tensor, tgt_in: Tensor) -> tuple[Tensor, Tensor]:
-        """Teacher-forced pass: logits [B,T,V] and attention [B,T,S] for decoder inputs tgt_in [B,T]."""
+    def teacher_force(self, src: Tensor, src_len: Tensor, tgt_in: Tensor) -> Forced:
+        """Teacher-forced pass over decoder inputs tgt_in [B,T]: every step's readout and attention."""
         enc = self.encode(src, src_len)
         state = self.init_state(enc)
         # All steps' embeddings at once: one embedding backward, not one dense [V,E] gradient a step.
         embs = self.decoder.embed_inputs(tgt_in)  # [B,T,E]
-        attns = []
-        if self.cfg.input_feeding:  # t_{i-1} is an input of step i: the readout stays in the loop
-            readouts = []
-            for emb in embs.unbind(1):  # [B,E] each; unbind's backward is one stack, not T zero-filled slices
-                t, state, attn = self.decoder(emb, state, enc)  # [B,M], _, [B,S]
+        queries, ctxs, attns, readouts = [], [], [], []
+        for emb in embs.unbind(1):  # [B,E] each; unbind's backward is one stack, not T zero-filled slices
+            query, ctx, state, attn = self.decoder.recur(emb, state, enc)  # [B,D], [B,2H], _, [B,S]
+            if self.cfg.input_feeding:  # t_{i-1} is an input of step i: the readout stays in the loop
+                t = self.decoder.read(query, emb, ctx)  # [B,M]
+                state = replace(state, feed=t)
                 readouts.append(t)
-                attns.append(attn)
+            queries.append(query)
+            ctxs.append(ctx)
+            attns.append(attn)
+        queries = torch.stack(queries, dim=1)  # [B,T,D]
+        if readouts:
             t = torch.stack(readouts, dim=1)  # [B,T,M]
         else:  # the readout feeds nothing back: one product over all steps after the loop
-            queries, ctxs = [], []
-            for emb in embs.unbind(1):
-                query, ctx, state, attn = self.decoder.recur(emb, state, enc)  # [B,D], [B,2H], _, [B,S]
-                queries.append(query)
-                ctxs.append(ctx)
-                attns.append(attn)
-            t = self.decoder.dropout(
-                self.decoder.read(torch.stack(queries, dim=1), embs, torch.stack(ctxs, dim=1))
-            )  # [B,T,M]
-        logits = self.output(t)  # W_o once over all steps: [B,T,V]
-        return logits, torch.stack(attns, dim=1)  # [B,T,V], [B,T,S]
+            t = self.decoder.read(queries, embs, torch.stack(ctxs, dim=1))  # [B,T,M]
+        return Forced(enc, queries, embs, self.decoder.dropout(t), torch.stack(attns, dim=1))
+
+    def forward(self, src: Tensor, src_len: Tensor, tgt_in: Tensor) -> tuple[Tensor, Tensor]:
+        """Teacher-forced pass: logits [B,T,V] and attention [B,T,S] for decoder inputs tgt_in [B,T]."""
+        forced = self.teacher_force(src, src_len, tgt_in)
+        return self.output(forced.readouts), forced.attns  # W_o once over all steps: [B,T,V]
+
+    def source_posterior(self, forced: Forced, tgt_out: Tensor, max_elements: int = 1 << 24) -> Tensor:
+        """p(j | y_i, y_<i, x) [B,T,S]: a_ij times p(y_i) with the context c_i replaced by h_j alone.
+
+        The attention a_ij is scored with s_{i-1}, before y_i is known: a prediction of where the
+        next word comes from. Given the word actually emitted (tgt_out [B,T]), Bayes' rule with
+        a_ij as the prior and the readout's p(y_i | s_{i-1}, y_{i-1}, c_i = h_j) as the
+        likelihood gives which annotation explains it (Shankar et al. 2018's posterior attention;
+        the E-step of an IBM-style aligner with the attention as its distortion model).
+        `max_elements` bounds the [B,t,S,V] output block computed at once.
+        """
+        enc = forced.enc
+        batch, steps, length = forced.attns.shape
+        ctx_dim = enc.states.size(-1)
+        no_context = forced.queries.new_zeros(batch, steps, ctx_dim)  # [B,T,2H]
+        # U_o s + V_o E y + b, and C_o h_j: the readout's input is linear in the context.
+        base = self.decoder.readout(torch.cat([forced.queries, forced.embs, no_context], dim=-1))  # [B,T,2M]
+        per_source = enc.states @ self.decoder.readout.weight[:, -ctx_dim:].T  # [B,S,2M]
+        chunk = max(1, max_elements // (batch * length * self.tgt_vocab))  # target steps at once
+        loglik = []
+        for i in range(0, steps, chunk):
+            pre = base[:, i : i + chunk, None, :] + per_source[:, None]  # [B,t,S,2M]
+            t = pre.unflatten(-1, (-1, 2)).amax(dim=-1)  # [B,t,S,M]
+            logp = torch.log_softmax(self.output(t).float(), dim=-1)  # [B,t,S,V]
+            word = tgt_out[:, i : i + chunk, None, None].expand(-1, -1, length, 1)  # [B,t,S,1]
+            loglik.append(logp.gather(-1, word).squeeze(-1))  # [B,t,S]
+        prior = forced.attns.float().clamp_min(torch.finfo(torch.float32).tiny).log()  # [B,T,S]
+        scores = (prior + torch.cat(loglik, dim=1)).masked_fill(~enc.mask[:, None], float("-inf"))
+        return torch.softmax(scores, dim=-1)  # [B,T,S]
 
 
 def _at_least_fp32(x: Tensor) -> torch.dtype:
