@@ -34,8 +34,8 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tqdm import tqdm
 
-from nmt.core.atomic import atomic_path, read_json, write_json
-from nmt.core.cluster import run_chunks
+from nmt.core.atomic import atomic_path, read_json, remove_temporaries, write_json
+from nmt.core.cluster import run_chunks, spare_cores
 from nmt.core.lock import locks_folder
 from nmt.core.row_groups import RowGroupWriter
 from nmt.core.schema import PAIRS, REJECTS, SCHEMA_VERSION
@@ -492,6 +492,7 @@ _PENDING = pa.schema(
 )
 _SCRATCH = {"rows": 1 << 15, "compression": "none", "use_dictionary": False}
 _BATCH = 1 << 14  # pairs deduplicated (and their rejects written) together
+SCRATCH_PREFIX = ".acquire-"  # the scratch folder of a run, inside its out_dir
 _LINE_BITS = 40  # a first occurrence is stored as (origin name index << 40) | line
 
 
@@ -653,12 +654,13 @@ class _Collector:
 
 
 def _collect(cfg: AcquireConfig, plan: _Plan, collector: _Collector, cluster: str | None) -> None:
-    """Clean the records chunk by chunk (here or on the Dask cluster); collect them in reading order."""
+    """Clean the records chunk by chunk (in worker processes on the spare cores, or on the Dask
+    cluster); collect them in reading order."""
     inputs = (
         (tqdm(inp.items(), desc=inp.name, unit=" lines", disable=None, leave=False), inp.split)
         for inp in plan.inputs
     )
-    for cleaned in run_chunks(clean_chunk, chunks(inputs), cluster, cfg.cleaning):
+    for cleaned in run_chunks(clean_chunk, chunks(inputs), cluster, cfg.cleaning, processes=spare_cores()):
         collector.add(cleaned)
     collector.release(cfg.split)
     collector.finish()
@@ -716,8 +718,12 @@ def run_acquire(cfg: AcquireConfig, out_dir: Path, cluster: str | None = None) -
 
     shutil.rmtree(out_dir / "gold", ignore_errors=True)  # gold files of an earlier corpus
     out_dir.mkdir(parents=True, exist_ok=True)
+    # What a killed run left: this process holds the folder now (locks_folder).
+    for scratch in out_dir.glob(f"{SCRATCH_PREFIX}*"):
+        shutil.rmtree(scratch, ignore_errors=True)
+    remove_temporaries(out_dir)
     with (
-        tempfile.TemporaryDirectory(prefix=".acquire-", dir=out_dir) as scratch,
+        tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX, dir=out_dir) as scratch,
         RowGroupWriter(out_dir / "rejects.parquet", REJECTS) as rejects,
     ):
         collector = _Collector(Path(scratch), rejects, cfg.cleaning)
