@@ -80,3 +80,38 @@ def test_run_align_scores_against_gold_and_draws_the_worst(tmp_path):
     ]
     assert len(summary["heatmaps"]) == 1
     assert (tmp_path / "out.json").exists()
+
+
+def test_posterior_weights_are_distributions_that_move_with_the_target_word(tmp_path):
+    """--method posterior: each target word's weights over the source words are a share of one (the
+    rest is on the source EOS), merged from pieces as the attention's and not the attention's; the
+    CLI writes its links and says which reading it used."""
+    import json
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    translator = make_translator()
+    pairs = parse_pairs(PAIRS)
+    attention = align_pairs(translator, pairs, AlignConfig())
+    posterior = align_pairs(translator, pairs, AlignConfig(weights="posterior"))
+    for a, p in zip(attention, posterior, strict=True):
+        if a is None:
+            assert p is None
+            continue
+        assert p.attention.shape == a.attention.shape
+        assert ((p.attention >= 0) & (p.attention.sum(axis=1, keepdims=True) <= 1 + 1e-5)).all()
+    assert not np.allclose(posterior[1].attention, attention[1].attention, atol=1e-3)
+
+    run = make_run_dir(tmp_path / "run")
+    lines = tmp_path / "pairs.txt"
+    lines.write_text("\n".join(PAIRS) + "\n")
+    out = tmp_path / "out.txt"
+    command = [sys.executable, "-m", "nmt", "align", "--model", str(run), "--pairs", str(lines)]
+    done = subprocess.run(
+        [*command, "--out", str(out), "--method", "posterior"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(out.with_suffix(".json").read_text())["config"]["weights"] == "posterior"
+    assert out.read_text().splitlines() == [pharaoh(p.links) if p else "" for p in posterior]
