@@ -16,7 +16,7 @@ from distributed import Client, LocalCluster
 from nmt.align.corpus import AlignCorpusConfig
 from nmt.core.atomic import read_json
 from nmt.core.cluster import ClusterUnavailable
-from nmt.data import acquire, partitions
+from nmt.data import partitions
 from nmt.data.acquire import AcquireConfig, GeneratedSource, run_acquire
 from nmt.evaluate.scores import EvaluateConfig
 from nmt.pipeline import PipelineConfig, run_pipeline
@@ -130,23 +130,6 @@ def test_acquire_and_tokenize_on_two_workers_give_the_local_bytes(corpus, cluste
     manifests = [read_json(run / "tokenize" / "manifest.json") for run in (local, remote)]
     assert without_timings(manifests[0]) == without_timings(manifests[1])
     assert manifests[1]["summary"]["rows"] == {"test": 1000, "train": TRAIN_LINES, "valid": 1014}
-
-
-def test_acquire_in_worker_processes_gives_the_bytes_of_one_process(
-    corpus, tmp_path, small_chunks, monkeypatch
-):
-    """Without a cluster acquire cleans on the spare cores (one process per core beyond the first):
-    pairs, rejects and manifest are the bytes of a run that cleans in its own process."""
-    runs = {}
-    for processes in (0, 2):
-        monkeypatch.setattr(acquire, "spare_cores", lambda n=processes: n)
-        runs[processes] = tmp_path / f"processes-{processes}"
-        run_acquire(acquire_cfg(corpus, tmp_path), runs[processes] / "acquire")
-    same_files(
-        runs[0] / "acquire", runs[2] / "acquire", ["pairs.parquet", "rejects.parquet", "manifest.json"]
-    )
-    rejects = pq.read_table(runs[2] / "acquire" / "rejects.parquet").to_pylist()
-    assert [(r["line"], r["reason"]) for r in rejects][-1] == (DUPLICATE_AT, "duplicate")
 
 
 def test_seeded_split_on_two_workers_gives_the_local_bytes(corpus, cluster, tmp_path, small_chunks):

@@ -1,25 +1,19 @@
 """Chunks of a stage's work run here or on a Dask cluster, their results taken in chunk order.
 
 A stage that can run partitioned cuts its input into deterministic chunks, runs a pure
-function on each (in this process, in worker processes of this machine, or on the workers of a
-Dask scheduler) and writes the results in chunk order from one place, so its output bytes do not
-depend on where the chunks ran. dask.distributed (the optional `dask` extra) is imported only for a
+function on each (in this process, on a thread pool, or on the workers of a Dask scheduler)
+and writes the results in chunk order from one place, so its output bytes do not depend on
+where the chunks ran. dask.distributed (the optional `dask` extra) is imported only for a
 cluster. The function travels by reference: every worker must have this project installed.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import multiprocessing
-import os
-import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Protocol, TypeVar
 
-PR_SET_PDEATHSIG = 1  # prctl option: the signal a process gets when its parent ends
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -67,34 +61,11 @@ def in_order(submit: Callable[[T], Pending[R]], chunks: Iterable[T], ahead: int)
         yield in_flight.popleft().result()
 
 
-def _die_with(parent: int) -> None:
-    """In a worker process: be killed when `parent` ends, even by SIGKILL (Linux), rather than linger."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # it ended before the signal was asked for
-        os._exit(1)
-
-
-def spare_cores() -> int:
-    """Cores this process may use beyond the one that reads and writes: worker processes worth starting."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return cores - 1
-
-
-def run_chunks(
-    fn: Callable[..., R], chunks: Iterable[T], cluster: str | None, *shared: Any, processes: int = 0
-) -> Iterator[R]:
+def run_chunks(fn: Callable[..., R], chunks: Iterable[T], cluster: str | None, *shared: Any) -> Iterator[R]:
     """`fn(chunk, *shared)` for every chunk, here or on the Dask cluster at `cluster`; results in chunk order.
 
-    Without a cluster, `processes` > 0 runs the chunks in that many worker processes (spawned:
-    the caller may have threads) with two chunks queued each, while this process reads and writes.
     On a cluster `shared` is sent to every worker once, and each worker has two chunks queued.
     """
-    if cluster is None and processes > 0:
-        spawn = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(processes, spawn, initializer=_die_with, initargs=(os.getpid(),)) as pool:
-            yield from in_order(lambda chunk: pool.submit(fn, chunk, *shared), chunks, 2 * processes)
-        return
     if cluster is None:
         for chunk in chunks:
             yield fn(chunk, *shared)

@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tqdm import tqdm
 
 from nmt.core.atomic import atomic_path, read_json, remove_temporaries, write_json
-from nmt.core.cluster import run_chunks, spare_cores
+from nmt.core.cluster import run_chunks
 from nmt.core.lock import locks_folder
 from nmt.core.row_groups import RowGroupWriter
 from nmt.core.schema import PAIRS, REJECTS, SCHEMA_VERSION
@@ -654,13 +654,12 @@ class _Collector:
 
 
 def _collect(cfg: AcquireConfig, plan: _Plan, collector: _Collector, cluster: str | None) -> None:
-    """Clean the records chunk by chunk (in worker processes on the spare cores, or on the Dask
-    cluster); collect them in reading order."""
+    """Clean the records chunk by chunk (here or on the Dask cluster); collect them in reading order."""
     inputs = (
         (tqdm(inp.items(), desc=inp.name, unit=" lines", disable=None, leave=False), inp.split)
         for inp in plan.inputs
     )
-    for cleaned in run_chunks(clean_chunk, chunks(inputs), cluster, cfg.cleaning, processes=spare_cores()):
+    for cleaned in run_chunks(clean_chunk, chunks(inputs), cluster, cfg.cleaning):
         collector.add(cleaned)
     collector.release(cfg.split)
     collector.finish()
