@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from nmt.data.cleaning import CleaningConfig, check_pair, clean_text, escape_raw
-from nmt.data.digests import digest
+from nmt.data.digests import fast_digest
 from nmt.data.readers import Item, RawPair, Reject
 
 CHUNK_ITEMS = 1 << 14  # records per chunk
@@ -52,7 +52,7 @@ def chunks(inputs: Iterable[tuple[Iterable[Item], str | None]]) -> Iterator[Chun
 
 def dedupe_key(split: str, src: str, tgt: str) -> int:
     """The digest that deduplicates a cleaned pair within its split."""
-    return digest(f"{split}\0{src}\0{tgt}")
+    return fast_digest(f"{split}\0{src}\0{tgt}")
 
 
 def pair_reject(item: RawPair, problem: tuple[str, str]) -> Reject:
