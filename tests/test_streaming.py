@@ -48,3 +48,17 @@ def test_row_group_writer_leaves_nothing_when_the_block_fails(tmp_path):
         writer.add(pa.table({"id": [1, 2]}, schema=schema))
         raise RuntimeError("stop")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_row_group_writer_raises_a_failed_background_write_and_leaves_nothing(tmp_path):
+    """A row group whose write fails on the writing thread (here: rows of another schema) is an
+    error of the next add or of the block's end, and no file is left."""
+    schema = pa.schema([pa.field("id", pa.int64())])
+    wrong = pa.table({"id": pa.array(["a", "b"])})
+    with (
+        pytest.raises(ValueError, match="schema"),
+        RowGroupWriter(tmp_path / "t.parquet", schema, rows=2) as writer,
+    ):
+        writer.add(wrong)  # a full row group: handed to the writing thread
+        writer.add(pa.table({"id": [1, 2]}, schema=schema))
+    assert list(tmp_path.iterdir()) == []
