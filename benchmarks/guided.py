@@ -267,21 +267,24 @@ def headline(result: dict) -> dict:
     out: dict = {}
     if "generated" in result:
         section = result["generated"]
-        out["generated"] = {
+        out["generated_aer_bleu"] = {
             "statistical_aer": round(section["statistical"]["aer"], 4),
             **{f"weight_{r['weight']:g}": {"bleu": r["bleu"], "aer": r["aer"]} for r in section["runs"]},
         }
     if "hansards" in result:
         section = result["hansards"]
-        out["hansards"] = {
+        out["hansards_aer"] = {
             "statistical_aer": round(section["statistical"]["intersection"]["aer"], 4),
             "diagonal_aer": round(section["diagonal"]["aer"], 4),
             **{
                 f"weight_{r['weight']:g}": {
-                    f"{k} {w}": round(r[f"{k} {w}"]["aer"], 4)
-                    for k in ("en-fr", "fr-en", "symmetrised")
-                    for w in WEIGHTS
-                    if f"{k} {w}" in r
+                    "steps": max(t["steps"] for t in r["train"].values()),
+                    **{
+                        f"{k} {w}": round(r[f"{k} {w}"]["aer"], 4)
+                        for k in ("en-fr", "fr-en", "symmetrised")
+                        for w in WEIGHTS
+                        if f"{k} {w}" in r
+                    },
                 }
                 for r in section["runs"]
             },
