@@ -52,7 +52,7 @@ from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
-from benchmarks.alignment import GOLD_DIR, direction, symmetrised_surfaces  # noqa: E402
+from benchmarks.alignment import GOLD_DIR, READINGS, direction, symmetrised_surfaces  # noqa: E402
 from nmt.align import aer  # noqa: E402
 from nmt.align.corpus import AlignCorpusConfig  # noqa: E402
 from nmt.align.given import align_word_pairs, parse_word_pairs  # noqa: E402
@@ -72,7 +72,7 @@ from nmt.translate.translator import Translator  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "guided.json"
 CORPORA = ROOT.parent / "shared" / "corpora"
-WEIGHTS = ("attention", "posterior")  # what links are read off: the attention or its posterior
+WEIGHTS = tuple(dict.fromkeys(weights for _, weights in READINGS))  # what alignment.py reads links off
 
 
 def cpu_model() -> str:

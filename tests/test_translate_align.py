@@ -1,7 +1,11 @@
 """Forced alignment of given pairs: word links from teacher-forced attention."""
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 from translate_fixtures import make_run_dir, make_translator
 
 from nmt.align.links import pharaoh
@@ -86,12 +90,6 @@ def test_posterior_weights_are_distributions_that_move_with_the_target_word(tmp_
     """--method posterior: each target word's weights over the source words are a share of one (the
     rest is on the source EOS), merged from pieces as the attention's and not the attention's; the
     CLI writes its links and says which reading it used."""
-    import json
-    import subprocess
-    import sys
-
-    import numpy as np
-
     translator = make_translator()
     pairs = parse_pairs(PAIRS)
     attention = align_pairs(translator, pairs, AlignConfig())
