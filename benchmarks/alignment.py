@@ -71,8 +71,9 @@ RESULTS = ROOT / "benchmarks" / "results" / "alignment.json"
 PUBLISHED = {"fast_align": 0.105, "GIZA++": 0.059}
 SURFACES = ("tokens", "detokenized")
 # (shift, weights) of each forced decoding: the attention of the step that predicts the word or
-# of the step that reads it, and the attention's posterior given the word (its own step only).
-READINGS = ((0, "attention"), (1, "attention"), (0, "posterior"))
+# of the step that reads it, the attention's posterior given the word (its own step only), and the
+# alignment head's weights (models trained with model.align_head only).
+READINGS = ((0, "attention"), (1, "attention"), (0, "posterior"), (0, "head"))
 
 
 def thresholds(quick: bool) -> list[float | None]:
@@ -83,14 +84,16 @@ def thresholds(quick: bool) -> list[float | None]:
 def direction(run: Path, pairs, gold, reverse: bool, quick: bool) -> tuple[list[dict], dict[tuple, tuple]]:
     """Scores of every setting for one model, and the best setting and its alignments per (surface, weights).
 
-    One forced decoding per surface and reading (the attention at shift 0 and 1, and its
-    posterior given the target word); every threshold is read off its matrix.
+    One forced decoding per surface and reading (the attention at shift 0 and 1, its posterior
+    given the target word, and the alignment head where the model has one); every threshold is
+    read off its matrix.
     """
     translator = Translator.load(run, "cpu")
     languages = run_languages(run)
+    readings = [r for r in READINGS if r[1] != "head" or translator.model.align_head is not None]
     rows, best = [], {}
     for surface in SURFACES:
-        for shift, weights in READINGS:
+        for shift, weights in readings:
             started = time.perf_counter()
             cfg = AlignConfig(surface=surface, shift=shift, reverse=reverse, weights=weights)
             aligned = align_pairs(translator, pairs, cfg, languages)

@@ -153,10 +153,12 @@ def real_run(work: Path, corpus: str, src: str, tgt: str) -> Path:
     return run
 
 
-def train_real(run: Path, weight: float, steps: int) -> tuple[Path, dict]:
-    """A copy of `run` trained `steps` steps with guided-alignment weight `weight` (reused when done)."""
+def train_real(run: Path, weight: float, steps: int, head: bool = False) -> tuple[Path, dict]:
+    """A copy of `run` trained `steps` steps with guided-alignment weight `weight`, and an alignment head
+    with `head` (reused when done)."""
     cfg = TrainConfig(
         preset="small",
+        model={"align_head": head},
         max_steps=steps,
         max_epochs=None,
         guided_alignment=weight,
@@ -164,7 +166,7 @@ def train_real(run: Path, weight: float, steps: int) -> tuple[Path, dict]:
         valid_every=400,
         valid_sentences=300,
     )
-    out = run.parent / f"{run.name}-w{weight:g}"
+    out = run.parent / f"{run.name}-w{weight:g}{'-head' if head else ''}"
     for name in ("acquire", "tokenize", "align"):
         if not (out / name).exists():
             shutil.copytree(run / name, out / name)
@@ -183,7 +185,7 @@ def best(rows: list[dict]) -> dict:
     return min(rows, key=lambda r: r["aer"])
 
 
-def hansards_section(work: Path, weights: list[float], steps: int, directions: list[str]) -> dict:
+def hansards_section(work: Path, weights: list[float], steps: int, directions: list[str], head: bool) -> dict:
     """Attention AER on the Hansards half per weight (each direction; symmetrised with both); eflomal's."""
     lines = (GOLD_DIR / "enfr.src-tgt").read_text(encoding="utf-8").splitlines()
     pairs, gold = parse_pairs(lines), aer.read_talp(GOLD_DIR / "enfr.talp")
@@ -199,17 +201,17 @@ def hansards_section(work: Path, weights: list[float], steps: int, directions: l
         "runs": [],
     }
     for weight in weights:
-        row: dict = {"weight": weight, "train": {}, "settings": []}
+        row: dict = {"weight": weight, "align_head": head, "train": {}, "settings": []}
         chosen = {}
         for name, run in runs.items():
-            trained, row["train"][name] = train_real(run, weight, steps)
+            trained, row["train"][name] = train_real(run, weight, steps, head)
             rows, chosen[name] = direction(trained, pairs, gold, name == "fr-en", True)
             row["settings"] += rows
-            for weights in WEIGHTS:
+            for weights in {r["weights"] for r in rows}:
                 row[f"{name} {weights}"] = best([r for r in rows if r["weights"] == weights])
         if len(chosen) == 2:
             row["symmetrisations"] = symmetrised_surfaces(chosen["en-fr"], chosen["fr-en"], gold, True)
-            for weights in WEIGHTS:
+            for weights in {r["weights"] for r in row["symmetrisations"]}:
                 row[f"symmetrised {weights}"] = best(
                     [r for r in row["symmetrisations"] if r["weights"] == weights]
                 )
@@ -218,11 +220,16 @@ def hansards_section(work: Path, weights: list[float], steps: int, directions: l
     return out
 
 
+def run_key(row: dict) -> tuple[float, bool]:
+    """A run's weight and whether it has an alignment head."""
+    return row["weight"], row.get("align_head", False)
+
+
 def merged(previous: dict | None, section: dict) -> dict:
-    """`section` with the previous file's runs of the weights it did not measure, in weight order."""
-    measured = {r["weight"] for r in section["runs"]}
-    kept = [r for r in (previous or {}).get("runs", []) if r["weight"] not in measured]
-    return {**section, "runs": sorted(kept + section["runs"], key=lambda r: r["weight"])}
+    """`section` with the previous file's runs of the settings it did not measure, in weight order."""
+    measured = {run_key(r) for r in section["runs"]}
+    kept = [r for r in (previous or {}).get("runs", []) if run_key(r) not in measured]
+    return {**section, "runs": sorted(kept + section["runs"], key=run_key)}
 
 
 def multi30k_section(work: Path, weights: list[float], steps: int) -> dict:
@@ -277,7 +284,7 @@ def headline(result: dict) -> dict:
             "statistical_aer": round(section["statistical"]["intersection"]["aer"], 4),
             "diagonal_aer": round(section["diagonal"]["aer"], 4),
             **{
-                f"weight_{r['weight']:g}": {
+                f"weight_{r['weight']:g}{'_head' if r.get('align_head') else ''}": {
                     "steps": max(t["steps"] for t in r["train"].values()),
                     **{
                         f"{k} {w}": round(r[f"{k} {w}"]["aer"], 4)
@@ -301,6 +308,7 @@ def main() -> None:
     parser.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.1, 0.5])
     parser.add_argument("--steps", type=int, default=800, help="training steps of every run")
     parser.add_argument("--directions", nargs="+", default=["en-fr", "fr-en"], help="hansards: Tatoeba runs")
+    parser.add_argument("--align-head", action="store_true", help="hansards: train with an alignment head")
     parser.add_argument("--generated-steps", type=int, default=600)
     parser.add_argument("--train-pairs", type=int, default=20000, help="generated corpus")
     parser.add_argument("--test-pairs", type=int, default=300, help="generated corpus")
@@ -320,7 +328,7 @@ def main() -> None:
         if name == "generated":
             result[name] = generated_section(args)
         elif name == "hansards":
-            section = hansards_section(args.work, args.weights, args.steps, args.directions)
+            section = hansards_section(args.work, args.weights, args.steps, args.directions, args.align_head)
             result[name] = merged(result.get(name), section)
         elif name == "multi30k":
             result[name] = merged(result.get(name), multi30k_section(args.work, args.weights, args.steps))

@@ -396,7 +396,7 @@ def align(
         str,
         typer.Option(
             help="attention: read off the model; posterior: the attention given each target word;"
-            " statistical: the run's eflomal aligner"
+            " head: the model's alignment head (model.align_head); statistical: the run's eflomal aligner"
         ),
     ] = "attention",
     statistical_mode: Annotated[
@@ -407,14 +407,13 @@ def align(
     ] = "intersection",
 ) -> None:
     """Word alignments of given pairs: attention of a forced decoding, or the run's statistical aligner."""
-    _choice("--method", method, ("attention", "posterior", "statistical"))
+    _choice("--method", method, ("attention", "posterior", "head", "statistical"))
     if method == "statistical":
         _choice("--statistical-mode", statistical_mode, ("priors", "corpus"))
         _choice("--symmetrize", symmetrize, METHODS)
         _print(_statistical(run_align_given, model, pairs, out, statistical_mode, symmetrize, gold))
         return
-    weights = "posterior" if method == "posterior" else "attention"
-    cfg = AlignConfig(shift=shift, threshold=threshold, reverse=reverse, surface=surface, weights=weights)
+    cfg = AlignConfig(shift=shift, threshold=threshold, reverse=reverse, surface=surface, weights=method)
     _print(run_align(model, pairs, out, cfg, device=device, gold=gold, heatmaps=heatmaps, worst=worst))
 
 

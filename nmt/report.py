@@ -100,8 +100,9 @@ def _stage_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
                 )
             )
         for split, a in e.get("alignment", {}).items():
-            stat = a.get("statistical")
-            stat_text = f", statistical aligner AER {stat['aer']:.3f}" if stat else ""
+            stat, head = a.get("statistical"), a.get("head")
+            stat_text = f", alignment head AER {head['aer']:.3f}" if head else ""
+            stat_text += f", statistical aligner AER {stat['aer']:.3f}" if stat else ""
             lines.append(
                 (
                     "evaluate",
@@ -250,6 +251,7 @@ def _alignment(alignment: dict) -> str:
     rows = []
     for split, a in alignment.items():
         aligners = [(f"{a.get('attention', 'unguided')} attention", a)]
+        aligners += [("alignment head", a["head"])] if a.get("head") else []
         aligners += [("statistical aligner", a["statistical"])] if a.get("statistical") else []
         for name, s in aligners:
             scores = [f"{s[k]:.3f}" for k in ("aer", "precision", "recall")]

@@ -27,13 +27,13 @@ SMALL_TRAINING = TrainConfig(
 
 
 def small_pipeline(run_root: Path, run_name: str, translate_beam: int) -> PipelineConfig:
-    """The whole pipeline on the small corpus with the small settings above."""
+    """The whole pipeline on the small corpus with the small settings above, and an alignment head."""
     return PipelineConfig(
         run_root=run_root,
         run_name=run_name,
         acquire=SMALL_CORPUS,
         tokenize=SMALL_TOKENIZER,
-        train=SMALL_TRAINING,
+        train=SMALL_TRAINING.model_copy(update={"model": {**SMALL_TRAINING.model, "align_head": True}}),
         evaluate=EvaluateConfig(beams=[1], device="cpu"),
         translate=TranslateConfig(beam=translate_beam, statistical_links=True),
     )

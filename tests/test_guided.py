@@ -85,25 +85,32 @@ def test_guided_loss_is_zero_at_the_target_positive_elsewhere_and_ignores_unlink
     assert guided_alignment_loss(off, target).item() == pytest.approx(expected, rel=1e-5)
 
 
-def attention_aer(run) -> float:
+def attention_aer(run, weights: str = "attention") -> float:
     """AER of the run's attention (forced decoding of the test references) against the generated gold."""
     pairs = pq.read_table(RunDir(run).acquire / "pairs.parquet").to_pylist()
     test = [(p["src"].split(), p["tgt"].split()) for p in pairs if p["split"] == "test"]
-    aligned = align_pairs(Translator.load(run), test, AlignConfig())
+    aligned = align_pairs(Translator.load(run), test, AlignConfig(weights=weights))
     gold = aer.read_talp(RunDir(run).acquire / "gold" / "test.talp")
     return aer.score([a.links for a in aligned], gold).aer
 
 
+def translation_state(run) -> dict[str, torch.Tensor]:
+    """The trained model's parameters, less the alignment head's."""
+    state = Translator.load(run).model.state_dict()
+    return {k: v for k, v in state.items() if not k.startswith("align_head.")}
+
+
 @pytest.mark.slow
-def test_guidance_lowers_the_attention_aer_of_a_short_run(tmp_path):
+def test_guidance_lowers_the_attention_aer_and_the_head_aligns_without_touching_the_translation(tmp_path):
     pytest.importorskip("eflomal")
-    guided, plain = tmp_path / "guided", tmp_path / "plain"
+    guided, plain, head = tmp_path / "guided", tmp_path / "plain", tmp_path / "head"
     acquire_stage(guided, SMALL_CORPUS)
     tokenize_stage(guided, SMALL_TOKENIZER)
     summary = align_stage(guided, AlignCorpusConfig(aligner={"iterations": 0.3}))
     assert summary["pieces"] == {"pairs": 3000, "mismatched": 0}
     for name in ("acquire", "tokenize"):
         shutil.copytree(guided / name, plain / name)
+    shutil.copytree(guided, head)
     cfg = TrainConfig(
         preset="tiny", lr=3e-3, batch_tokens=1500, max_steps=60, max_epochs=None, valid_every=60,
         guided_alignment=2.0,
@@ -111,7 +118,28 @@ def test_guidance_lowers_the_attention_aer_of_a_short_run(tmp_path):
     )  # fmt: skip
     with_guide = run_train(guided / "tokenize", cfg, guided / "train", align_dir=guided / "align")
     without = run_train(plain / "tokenize", cfg, plain / "train", align_dir=plain / "align")
-    expected = {"weight": cfg.guided_alignment, "links": "intersection", "pairs": 3000}
+    expected = {"weight": cfg.guided_alignment, "links": "intersection", "pairs": 3000, "align_head": False}
     assert with_guide["guided_alignment"] == expected
     assert without["guided_alignment"]["weight"] == 0.0 and "align" in without["guided_alignment"]["off"]
-    assert attention_aer(guided) < attention_aer(plain) - 0.05
+    plain_aer, guided_aer = attention_aer(plain), attention_aer(guided)
+    assert guided_aer < plain_aer - 0.05
+
+    # The head learns the links from the same states; the translation is the unguided run's, bit for bit.
+    cfg = cfg.model_copy(update={"guided_alignment": 0.0, "model": {"align_head": True}})
+    with_head = run_train(head / "tokenize", cfg, head / "train", align_dir=head / "align")
+    assert with_head["guided_alignment"] == {**expected, "weight": 0.0, "align_head": True}
+    assert (with_head["valid_loss"], with_head["valid_bleu"]) == (
+        without["valid_loss"],
+        without["valid_bleu"],
+    )
+    plain_state, head_state = translation_state(plain), translation_state(head)
+    assert plain_state.keys() == head_state.keys()
+    assert all(torch.equal(plain_state[k], head_state[k]) for k in plain_state)
+    assert attention_aer(head) == plain_aer
+    assert attention_aer(head, "head") < guided_aer - 0.1, (
+        attention_aer(head, "head"),
+        guided_aer,
+        plain_aer,
+    )
+    with pytest.raises(ValueError, match="no alignment head"):
+        attention_aer(plain, "head")

@@ -11,6 +11,7 @@ import torch
 from run_fixtures import SMALL_TRAINING
 
 from nmt import report
+from nmt.align.links import word_index
 from nmt.core.rundir import RunDir
 from nmt.core.schema import TRANSLATIONS
 from nmt.evaluate.scores import EvaluateConfig, score
@@ -55,6 +56,7 @@ def test_run_pipeline_records_every_stage(pipeline_report):
     assert list(stages) == ["acquire", "tokenize", "align", "train", "evaluate", "translate"]
     assert stages["align"]["pieces"] == {"pairs": 3000, "mismatched": 0}
     assert stages["train"]["guided_alignment"]["pairs"] == 3000
+    assert stages["train"]["guided_alignment"]["align_head"] is True
     assert stages["acquire"]["counts"] == {"train": 3000, "valid": 100, "test": 100}
     assert stages["train"]["steps"] == 300 and stages["train"]["stopped"] == "max_steps"
     assert stages["translate"]["sentences"] == 36 and stages["translate"]["errors"] == 0
@@ -65,8 +67,15 @@ def test_run_pipeline_records_every_stage(pipeline_report):
         links = [tuple(map(int, x.split("-"))) for x in row["statistical_links"].split()]
         assert all(i < len(row["src_words"]) and j < len(row["tgt_words"]) for i, j in links)
     assert sum(len(r.split()) for r in alignments["statistical_links"].to_pylist()) > 36 * 5
+    for row in alignments.to_pylist():  # the model's alignment head: one link per output word
+        head = [tuple(map(int, x.split("-"))) for x in row["head_links"].split()]
+        assert {j for _, j in head} == set(word_index(row["tgt_tokens"][:-1]))
+        assert {i for i, _ in head} <= set(word_index(row["src_tokens"][:-1]))
+    alignment = pipeline_report["stages"]["evaluate"]["alignment"]["test"]
+    assert alignment["head"]["sentences"] == 100 and 0 <= alignment["head"]["aer"] < alignment["diagonal_aer"]
     text = report.to_text(pipeline_report)
     assert "BLEU" in text and "36 sentences" in text and "report.json" in text
+    assert f"alignment head AER {alignment['head']['aer']:.3f}" in text
 
 
 @pytest.mark.slow

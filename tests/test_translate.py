@@ -126,6 +126,7 @@ def test_job_round_trip_and_tables(tmp_path, translator):
         assert len(links) == row["tgt_len"] - 1
         assert all(0 <= i < row["src_len"] - 1 and 0 <= j < row["tgt_len"] - 1 for i, j in links)
         assert row["statistical_links"] is None  # this translator's run has no aligner
+        assert row["head_links"] is None  # nor its model an alignment head
     sources = dict(zip(keys, trans["source"].to_pylist(), strict=True))
     aligned = align.select(["doc_id", "paragraph", "sentence", "src_words"]).to_pylist()
     assert all(r["src_words"] == words(sources[tuple(list(r.values())[:3])]) for r in aligned)

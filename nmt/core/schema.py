@@ -116,6 +116,10 @@ ALIGNMENTS = _schema(
         pa.field("src_words", pa.list_(pa.string()), nullable=False),
         pa.field("tgt_words", pa.list_(pa.string()), nullable=False),
         pa.field("statistical_links", pa.string()),
+        # The model's alignment head (model.align_head: scored once the output word is known, trained
+        # on the statistical links): its argmax links over the same words as word_links; null where
+        # the model has no head.
+        pa.field("head_links", pa.string()),
     ],
     "alignments",
 )
@@ -166,6 +170,7 @@ RESULTS = _schema(
             pa.list_(pa.struct([("translation", pa.string()), ("logprob", pa.float64())])),
             nullable=False,
         ),
+        pa.field("head", pa.list_(pa.float32())),  # the alignment head's, shaped as attention; or null
     ],
     "results",
 )

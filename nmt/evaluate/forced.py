@@ -16,7 +16,9 @@ threshold (nmt.align.links.matrix_links).
 `weights` "posterior" reads the links off p(source piece | target piece) instead of the
 attention (Seq2Seq.source_posterior): the attention a_ij is the prior, scored before the target
 word is known, and the readout's probability of the word actually there with the context set to
-one annotation h_j is the likelihood. It costs one output layer per source position.
+one annotation h_j is the likelihood. It costs one output layer per source position. `weights`
+"head" reads the alignment head's b_ij (a model trained with model.align_head: a second attention,
+scored once the target word is known and trained on the statistical links; nmt.model.bahdanau.AlignHead).
 
 `reverse` reads the pairs with a model trained in the other direction (target -> source), so
 two models' links can be symmetrised (nmt.align.symmetrize); links are always written source-target.
@@ -63,8 +65,10 @@ class AlignConfig(BaseModel):
     surface: Literal["tokens", "detokenized"] = Field(
         "tokens", description="encode each word alone, or the rebuilt raw sentence (nmt.text.surface)"
     )
-    weights: Literal["attention", "posterior"] = Field(
-        "attention", description="the attention, or its posterior given the target word (source_posterior)"
+    weights: Literal["attention", "posterior", "head"] = Field(
+        "attention",
+        description="the attention, its posterior given the target word (source_posterior), or the "
+        "alignment head's weights (model.align_head)",
     )
 
 
@@ -156,7 +160,12 @@ def _force(translator: Translator, items: list, shift: int, weights: str) -> lis
     tgt_len = [len(t) + 1 for _, (t, _) in items]  # [B] with the EOS step
     model = translator.model
     forced = model.teacher_force(src.to(device), src_len.to(device), tgt_in.to(device))
-    attn = forced.attns if weights == "attention" else model.source_posterior(forced, tgt_out.to(device))
+    if weights == "posterior":
+        attn = model.source_posterior(forced, tgt_out.to(device))  # [B,T,S]
+    elif weights == "head":
+        attn = model.head_weights(forced, src.to(device), tgt_out.to(device))  # [B,T,S]
+    else:
+        attn = forced.attns  # [B,T,S]
     attn = attn.float().cpu().numpy()  # [B,T,S]
     return [
         word_attention(attn[b, : tgt_len[b], : int(src_len[b])], src_word, tgt_word, shift)

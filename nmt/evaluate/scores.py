@@ -5,8 +5,9 @@ Outputs in <run>/evaluate: `<test set>.<decoding>.hyp.txt`, `metrics.parquet` (s
 one row per model, test set, decoding and metric; also appended to `metrics_table` when given,
 replacing earlier rows of the same model, test set, decoding and metric), `alignment/<test
 set>.links` (Pharaoh) with AER, precision and recall against `acquire/gold/<test set>.talp` (the
-attention labelled guided when the train stage used guided alignment; beside it the run's
-statistical aligner, its priors and intersection links, where the run has an align stage), and
+attention labelled guided when the train stage used guided alignment; beside it the model's
+alignment head where it has one, and the run's statistical aligner, its priors and intersection
+links, where the run has an align stage), and
 `heatmaps/*.png`: chosen sentences as translated (pieces on the axes), and the worst-aligned
 sentences under forced decoding of the reference (words on the axes, gold sure links outlined).
 """
@@ -253,6 +254,11 @@ def _score_alignment(
         "config": cfg.align.model_dump(),
     }
     result["attention"] = "guided" if trained_with_guidance(run_dir) else "unguided"
+    if translator.model.align_head is not None:  # the model's alignment head, read the same way
+        head = align_pairs(
+            translator, words, cfg.align.model_copy(update={"weights": "head"}), languages, cfg.decode
+        )
+        result["head"] = aer.score([x.links if x else set() for x in head], gold).as_dict()
     if (align_dir(run_dir) / "priors.txt").exists() and eflomal_installed():
         both = align_word_pairs(run_dir, words)  # the run's aligner with its priors
         chosen = [symmetrize(f, r, "intersection") for f, r in both]

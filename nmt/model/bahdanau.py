@@ -15,6 +15,9 @@ H = encoder size per direction, D = decoder size, A = attention size, E = embedd
 Attention is scored with the previous decoder state s_{i-1}: the paper's order. Options that
 change the model are explicit in ModelConfig and never silent:
 
+- align_head: a second attention b_ij, scored once the target word y_i is known, that only
+  guided alignment trains (AlignHead below); the translation never reads it.
+
 - attention="luong_dot" / "luong_general": Luong et al. (2015) order: the RNN first computes
   s_i, attention is scored with s_i (dot product, or s_i^T W h_j), and the readout uses s_i.
 - input_feeding: the previous readout t_{i-1} is concatenated to the RNN input.
@@ -77,6 +80,7 @@ class Forced:
     enc: Encoded
     queries: Tensor  # [B,T,D] the readout's state input (s_{i-1} in the paper's order)
     embs: Tensor  # [B,T,E] E y_{i-1}
+    contexts: Tensor  # [B,T,2H] c_i
     readouts: Tensor  # [B,T,M] t_i (after dropout)
     attns: Tensor  # [B,T,S] a_i
 
@@ -142,6 +146,36 @@ class Attention(nn.Module):
         weights = weights.to(enc.states.dtype)
         context = torch.bmm(weights.unsqueeze(1), enc.states).squeeze(1)  # [B,2H]
         return weights, context
+
+
+class AlignHead(nn.Module):
+    """Which source word each target word comes from, scored once the word is known.
+
+        q_i  = [s_{i-1} ; c_i ; E y_i]      the readout's state input, the context, the emitted word
+        k_j  = [h_j ; E x_j]                the annotation and the source word's embedding
+        b_ij = softmax_j(v_b^T tanh(W_b q_i + U_b k_j))
+
+    The paper's a_ij is scored before y_i is known: it predicts where the next word comes from,
+    and pulling it toward word links competes with translating. b_ij reads the same states and
+    embeddings, detached, and is trained only by guided alignment (Garg et al. 2019's supervised
+    alignment head, for this RNN), so the translation's parameters and their gradients are those of
+    the model without it.
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        ctx_dim = 2 * cfg.enc_hidden
+        self.query_proj = nn.Linear(cfg.dec_hidden + ctx_dim + cfg.emb_dim, cfg.attn_dim)  # W_b
+        self.key_proj = nn.Linear(ctx_dim + cfg.emb_dim, cfg.attn_dim, bias=False)  # U_b
+        self.v = nn.Linear(cfg.attn_dim, 1, bias=False)  # v_b
+
+    def forward(self, forced: Forced, src_embs: Tensor, tgt_embs: Tensor) -> Tensor:
+        """b [B,T,S] from a teacher-forced pass, E x [B,S,E] and E y_i [B,T,E] of the emitted words."""
+        query = torch.cat([forced.queries, forced.contexts, tgt_embs], dim=-1).detach()  # [B,T,D+2H+E]
+        key = torch.cat([forced.enc.states, src_embs], dim=-1).detach()  # [B,S,2H+E]
+        hidden = torch.tanh(self.query_proj(query)[:, :, None] + self.key_proj(key)[:, None])  # [B,T,S,A]
+        scores = self.v(hidden).squeeze(-1).masked_fill(~forced.enc.mask[:, None], float("-inf"))  # [B,T,S]
+        return torch.softmax(scores, dim=-1, dtype=_at_least_fp32(scores))  # [B,T,S]
 
 
 class Decoder(nn.Module):
@@ -246,6 +280,10 @@ class Seq2Seq(nn.Module):
         self.output = nn.Linear(cfg.maxout_dim, tgt_vocab)  # W_o
         if cfg.tie_embeddings:
             self.output.weight = tgt_embed.weight
+        # Built without drawing from the generator and registered last, so reset_parameters draws every
+        # translation parameter as the model without a head does: the same seed trains the same translation.
+        with torch.random.fork_rng(devices=[]):
+            self.align_head = AlignHead(cfg) if cfg.align_head else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -289,17 +327,33 @@ class Seq2Seq(nn.Module):
             queries.append(query)
             ctxs.append(ctx)
             attns.append(attn)
-        queries = torch.stack(queries, dim=1)  # [B,T,D]
-        if readouts:
-            t = torch.stack(readouts, dim=1)  # [B,T,M]
-        else:  # the readout feeds nothing back: one product over all steps after the loop
-            t = self.decoder.read(queries, embs, torch.stack(ctxs, dim=1))  # [B,T,M]
-        return Forced(enc, queries, embs, self.decoder.dropout(t), torch.stack(attns, dim=1))
+        queries, ctxs = torch.stack(queries, dim=1), torch.stack(ctxs, dim=1)  # [B,T,D], [B,T,2H]
+        # Without input feeding the readout feeds nothing back: one product over all steps after the loop.
+        t = torch.stack(readouts, dim=1) if readouts else self.decoder.read(queries, embs, ctxs)  # [B,T,M]
+        return Forced(enc, queries, embs, ctxs, self.decoder.dropout(t), torch.stack(attns, dim=1))
 
-    def forward(self, src: Tensor, src_len: Tensor, tgt_in: Tensor) -> tuple[Tensor, Tensor]:
-        """Teacher-forced pass: logits [B,T,V] and attention [B,T,S] for decoder inputs tgt_in [B,T]."""
+    def forward(
+        self, src: Tensor, src_len: Tensor, tgt_in: Tensor, tgt_out: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Teacher-forced pass: logits [B,T,V], attention [B,T,S], and the alignment head's [B,T,S]
+        of the decoder outputs tgt_out [B,T] (None without a head or without tgt_out)."""
         forced = self.teacher_force(src, src_len, tgt_in)
-        return self.output(forced.readouts), forced.attns  # W_o once over all steps: [B,T,V]
+        logits = self.output(forced.readouts)  # W_o once over all steps: [B,T,V]
+        if tgt_out is None or self.align_head is None:
+            return logits, forced.attns, None
+        return logits, forced.attns, self.head_weights(forced, src, tgt_out)
+
+    def head_weights(self, forced: Forced, src: Tensor, tgt_out: Tensor) -> Tensor:
+        """The alignment head's b [B,T,S] of the emitted words tgt_out [B,T] (AlignHead)."""
+        if self.align_head is None:
+            raise ValueError("this model has no alignment head (train it with model.align_head = true)")
+        return self.align_head(forced, self.encoder.embed(src), self.decoder.embed(tgt_out))  # [B,T,S]
+
+    def parameter_groups(self) -> list[list[nn.Parameter]]:
+        """The translation's parameters, then the alignment head's if any (clipped apart)."""
+        head = list(self.align_head.parameters()) if self.align_head is not None else []
+        ids = {id(p) for p in head}
+        return [p for p in [[p for p in self.parameters() if id(p) not in ids], head] if p]
 
     def source_posterior(self, forced: Forced, tgt_out: Tensor, max_elements: int = 1 << 24) -> Tensor:
         """p(j | y_i, y_<i, x) [B,T,S]: a_ij times p(y_i) with the context c_i replaced by h_j alone.

@@ -27,6 +27,11 @@ class ModelConfig(BaseModel):
     input_feeding: bool = Field(False, description="feed the previous context into the decoder")
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     tie_embeddings: bool = Field(False, description="share source/target/output embeddings")
+    align_head: bool = Field(
+        False,
+        description="a second attention scored once the target word is known, trained only on the "
+        "statistical links (guided alignment); the translation never reads it",
+    )
 
 
 PRESETS: dict[str, ModelConfig] = {

@@ -87,6 +87,10 @@ class Trainer:
             epoch_data=epoch_data,
         )
         self.guide, self.guide_off = guidance(cfg, align_dir)
+        if self.guide is None and self.model.align_head is not None:
+            raise ValueError(
+                f"the alignment head (model.align_head) trains on the align stage's links: {self.guide_off}"
+            )
         self.progress = Progress()
         self.autocast = torch.autocast(self.device.type, torch.bfloat16, enabled=cfg.bf16)
 
@@ -105,19 +109,25 @@ class Trainer:
             sync = contextlib.nullcontext() if last or ddp.world == 1 else self._ddp_module().no_sync()
             with sync:
                 with self.autocast:
-                    logits, attn = self.train_model(batch.src, batch.src_len, batch.tgt_in)
+                    logits, attn, aligned = self.train_model(
+                        batch.src, batch.src_len, batch.tgt_in, batch.tgt_out
+                    )
                 loss = sequence_loss(logits, batch.tgt_out, cfg.label_smoothing)  # summed
                 objective = loss
                 if self.guide is not None:
                     pairs = self.train_data.ids[batch.index]  # [B] pair ids of the rows
                     target = guide_targets(self.guide, pairs, attn.size(1), attn.size(2))  # [B,T,S]
-                    objective = loss + cfg.guided_alignment * guided_alignment_loss(attn, target)
+                    if cfg.guided_alignment:
+                        objective = objective + cfg.guided_alignment * guided_alignment_loss(attn, target)
+                    if aligned is not None:  # the head's inputs are detached: only the head learns from it
+                        objective = objective + guided_alignment_loss(aligned, target)
                 # DDP averages gradients over ranks; scale so the step sees sum / group tokens.
                 (objective * (ddp.world / group_tokens)).backward()
             loss_sum += loss.detach()
             tokens += batch.n_tgt_tokens
-        if cfg.clip is not None:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip)
+        if cfg.clip is not None:  # the alignment head apart: its loss never scales the translation's step
+            for params in self.model.parameter_groups():
+                torch.nn.utils.clip_grad_norm_(params, cfg.clip)
         self.optimizer.step()
         self.progress.step += 1
         self.progress.tokens += group_tokens
@@ -128,7 +138,12 @@ class Trainer:
         """How training used the statistical links: weight, links column and pairs, or why not."""
         if self.guide is None:
             return {"weight": 0.0, "off": self.guide_off}
-        return {"weight": self.cfg.guided_alignment, "links": self.cfg.guided_links, "pairs": len(self.guide)}
+        return {
+            "weight": self.cfg.guided_alignment,
+            "links": self.cfg.guided_links,
+            "pairs": len(self.guide),
+            "align_head": self.model.align_head is not None,
+        }
 
     def _ddp_module(self) -> DistributedDataParallel:
         module = self.train_model
@@ -136,13 +151,14 @@ class Trainer:
 
 
 def guidance(cfg: TrainConfig, align_dir: Path | None) -> tuple[GuideLinks | None, str | None]:
-    """The statistical links that guide the attention, or None and why not."""
-    if cfg.guided_alignment == 0:
+    """The statistical links that guide the attention or train the alignment head, or None and why not."""
+    if cfg.guided_alignment == 0 and not cfg.architecture().align_head:
         return None, "guided_alignment is 0"
     if cfg.subword_sampling:
         return None, "subword sampling: the links map to train.parquet's pieces only"
     if align_dir is None or not (Path(align_dir) / "pieces.parquet").exists():
         return None, "no align stage output (<run>/align/pieces.parquet)"
     guide = GuideLinks.read(Path(align_dir), cfg.guided_links)
-    logger.info("guided alignment: weight %g, %s links", cfg.guided_alignment, cfg.guided_links)
+    head = "; they train the alignment head" if cfg.architecture().align_head else ""
+    logger.info("guided alignment: weight %g, %s links%s", cfg.guided_alignment, cfg.guided_links, head)
     return guide, None

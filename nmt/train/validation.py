@@ -38,7 +38,7 @@ class Validator:
         for index in plan_sorted(self.data, self.batch_tokens):
             batch = make_batch(self.data, index).to(self.device)
             with self.autocast:
-                logits, _ = model(batch.src, batch.src_len, batch.tgt_in)
+                logits, _, _ = model(batch.src, batch.src_len, batch.tgt_in)
                 outputs = greedy(model, batch.src, batch.src_len, length_limit(batch.src_len))
             loss_sum += sequence_loss(logits, batch.tgt_out)
             tokens += batch.n_tgt_tokens

@@ -28,6 +28,7 @@ def results_table(results: list[Result]) -> pa.Table:
         "tgt_ids": [r.tgt_ids for r in results],
         "attention": [r.attention.reshape(-1) for r in results],  # [T+1,S+1] -> [(T+1)*(S+1)]
         "nbest": [[{"translation": t, "logprob": lp} for t, lp in r.nbest] for r in results],
+        "head": [None if r.head is None else r.head.reshape(-1) for r in results],  # as attention
     }
     return pa.table(cols, schema=RESULTS)
 
@@ -52,6 +53,7 @@ def results_of(table: pa.Table) -> dict[str, Result]:
     for row, lo, hi in zip(table.drop_columns(["attention"]).to_pylist(), offsets, offsets[1:], strict=False):
         shape = (len(row["tgt_ids"]) + 1, len(row["src_ids"]) + 1)
         nbest = [(x["translation"], x["logprob"]) for x in row["nbest"]]
+        head = None if row.get("head") is None else np.asarray(row["head"], np.float32).reshape(shape)
         out[row["source"]] = Result(
             row["source"],
             row["translation"],
@@ -60,6 +62,7 @@ def results_of(table: pa.Table) -> dict[str, Result]:
             row["tgt_ids"],
             values[lo:hi].reshape(shape),  # [T+1,S+1]
             nbest,
+            head,
         )
     return out
 
@@ -94,7 +97,7 @@ def write_alignments(
 
 
 def _alignments(items, results, statistical, job_id, tokenizer, schema) -> pa.Table:
-    src_tokens, tgt_tokens, subword, word, offsets = [], [], [], [], [0]
+    src_tokens, tgt_tokens, subword, word, head, offsets = [], [], [], [], [], [0]
     for r in results:
         src = tokenizer.src_pieces(r.src_ids)
         tgt = tokenizer.tgt_pieces(r.tgt_ids)
@@ -103,6 +106,8 @@ def _alignments(items, results, statistical, job_id, tokenizer, schema) -> pa.Ta
         tgt_tokens.append([*tgt, EOS_PIECE])
         subword.append(links.pharaoh(hard))
         word.append(links.pharaoh(links.merge_links(hard, src, tgt)))
+        head_words = None if r.head is None else links.merge_links(links.hard_links(r.head), src, tgt)
+        head.append(None if head_words is None else links.pharaoh(head_words))
         offsets.append(offsets[-1] + r.attention.size)
     values = np.empty(offsets[-1], np.float32)
     for r, lo, hi in zip(results, offsets, offsets[1:], strict=False):
@@ -120,6 +125,7 @@ def _alignments(items, results, statistical, job_id, tokenizer, schema) -> pa.Ta
         "src_words": [s for s, _, _ in statistical],
         "tgt_words": [t for _, t, _ in statistical],
         "statistical_links": [x for _, _, x in statistical],
+        "head_links": head,
     }
     return pa.table(cols, schema=schema)
 

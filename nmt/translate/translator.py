@@ -16,7 +16,7 @@ import torch
 
 from nmt.core.device import resolve_device
 from nmt.core.rundir import RunDir
-from nmt.model.batching import length_batches, pad_sources
+from nmt.model.batching import length_batches, pad_sources, pad_targets
 from nmt.model.checkpoint import checkpoint_id, find_checkpoint, load_model
 from nmt.model.export import WEIGHTS, is_export, load_export
 from nmt.model.search import DECODE_DEFAULTS, DecodeConfig, Hypothesis, search
@@ -34,6 +34,7 @@ class Result:
     tgt_ids: list[int]  # target pieces, no EOS
     attention: np.ndarray  # float32 [len(tgt_ids)+1, len(src_ids)+1]
     nbest: list[tuple[str, float]] = field(default_factory=list)  # (translation, log-prob), best first
+    head: np.ndarray | None = None  # the alignment head's weights, shaped as attention; None without one
 
 
 class Translator:
@@ -95,10 +96,23 @@ class Translator:
         src, src_len = pad_sources(ids)  # [B,S], [B] with EOS
         hyps = search(self.model, src.to(self.device), src_len.to(self.device), decode)
         texts = self.tokenizer.decode_tgt([h.tokens for nb in hyps for h in nb])
+        heads = self._head_weights(src, src_len, [nb[0].tokens for nb in hyps])
         out, k = [], 0
-        for x, nb in zip(ids, hyps, strict=True):
+        for x, nb, head in zip(ids, hyps, heads, strict=True):
             best: Hypothesis = nb[0]
             nbest = [(texts[k + j], h.logprob) for j, h in enumerate(nb)]
-            out.append(Result("", texts[k], best.logprob, list(x), best.tokens, best.attention, nbest))
+            out.append(Result("", texts[k], best.logprob, list(x), best.tokens, best.attention, nbest, head))
             k += len(nb)
         return out
+
+    @torch.inference_mode()
+    def _head_weights(self, src: torch.Tensor, src_len: torch.Tensor, outputs: list[list[int]]) -> list:
+        """The alignment head's weights [T+1,S+1] of each output, from one teacher-forced pass (None
+        each without a head)."""
+        if self.model.align_head is None:
+            return [None] * len(outputs)
+        tgt_in, tgt_out = pad_targets(outputs)  # [B,T] each
+        src, tgt_out = src.to(self.device), tgt_out.to(self.device)
+        forced = self.model.teacher_force(src, src_len.to(self.device), tgt_in.to(self.device))
+        head = self.model.head_weights(forced, src, tgt_out).float().cpu().numpy()  # [B,T,S]
+        return [head[b, : len(t) + 1, : int(src_len[b])] for b, t in enumerate(outputs)]
