@@ -77,7 +77,8 @@ def demo_config(run_root: Path = Path("data/runs"), minutes: float = 6.0) -> Pip
         tokenize=TokenizeConfig(model_type="bpe", vocab_size=2000),
         train=TrainConfig(
             preset="small",
-            model={"attn_dim": 128},
+            # The alignment head learns the align stage's links, which need eflomal.
+            model={"attn_dim": 128, "align_head": eflomal_installed()},
             lr=2e-3,
             batch_tokens=4000,
             max_minutes=minutes,
