@@ -4,10 +4,15 @@
     model = nmt.load("data/runs/my-run")     # a run, an export, a registered model id or a pair
     print(model.translate("Ein Mann läuft."))
 
-The public names are imported on first use (module __getattr__), so `import nmt` loads no torch.
+The public names are imported on first use (module __getattr__), so `import nmt` loads no torch;
+it sets OpenMP's spin-wait for when torch loads (nmt.core.cores).
 """
 
 import importlib
+
+from nmt.core.cores import limit_spin_wait
+
+limit_spin_wait()  # before any nmt module imports torch (nmt.core.cores says why)
 
 __version__ = "0.1.0"
 

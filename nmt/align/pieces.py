@@ -17,7 +17,6 @@ models, but the check is cheap) gets empty ranges and so no guidance.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,6 +28,7 @@ import sentencepiece as spm
 from nmt.align.corpus import split_batches
 from nmt.align.words import word_spans
 from nmt.core.atomic import atomic_path
+from nmt.core.cores import usable_cores
 from nmt.core.schema import ALIGN_PIECES
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def word_piece_ranges(offsets: Sequence[Span], spans: Sequence[Span]) -> np.ndar
 
 def side_ranges(sp: spm.SentencePieceProcessor, texts: list[str]) -> list[tuple[int, np.ndarray]]:
     """(piece count, word ranges [words, 2]) of each text."""
-    encoded = sp.encode(texts, out_type="offset_mapping", num_threads=os.cpu_count() or 1)
+    encoded = sp.encode(texts, out_type="offset_mapping", num_threads=usable_cores())
     return [
         (len(e["ids"]), word_piece_ranges(e["offsets"], word_spans(t)))
         for e, t in zip(encoded, texts, strict=True)

@@ -28,11 +28,12 @@ Rules (they only change spacing, the first letter's case and French contractions
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sentencepiece as spm
+
+from nmt.core.cores import usable_cores
 
 Span = tuple[int, int]
 
@@ -82,7 +83,7 @@ def surface_pieces(
 ) -> list[tuple[list[int], list[tuple[int, ...]]]]:
     """Piece ids of each sentence's surface form and the tokens of each piece (one encode per sentence)."""
     forms = [surface(tokens, lang) for tokens in sentences]
-    encoded = sp.encode([f.text for f in forms], out_type="offset_mapping", num_threads=os.cpu_count() or 1)
+    encoded = sp.encode([f.text for f in forms], out_type="offset_mapping", num_threads=usable_cores())
     return [(e["ids"], piece_tokens(e["offsets"], f)) for e, f in zip(encoded, forms, strict=True)]
 
 

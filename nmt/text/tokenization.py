@@ -42,7 +42,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import tempfile
 import time
 from collections.abc import Iterator
@@ -56,6 +55,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from nmt.core import vocab
 from nmt.core.atomic import file_sha256, read_json, remove_temporaries, write_bytes, write_json, write_text
+from nmt.core.cores import usable_cores
 from nmt.core.lock import locks_folder
 from nmt.core.schema import SCHEMA_VERSION
 from nmt.text import spm_training
@@ -123,7 +123,7 @@ def run_tokenize(pairs_path: Path, cfg: TokenizeConfig, out_dir: Path, cluster: 
 
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "manifest.json").unlink(missing_ok=True)
-    threads = cfg.threads or os.cpu_count() or 1
+    threads = cfg.threads or usable_cores()
     pairs = pq.ParquetFile(pairs_path)
     args = spm_training.trainer_args(
         model_type=cfg.model_type,
@@ -288,7 +288,7 @@ class Tokenizer:
 
 
 def _encode(sp, texts, sample, alpha, nbest_size) -> list[list[int]]:
-    threads = os.cpu_count() or 1
+    threads = usable_cores()
     if not sample:
         return sp.encode(list(texts), num_threads=threads)
     return sp.encode(
@@ -341,7 +341,7 @@ def _fingerprint(pairs_sha256: str, cfg: TokenizeConfig) -> str:
     key = {
         "input": pairs_sha256,
         "settings": cfg.model_dump(),
-        "threads": cfg.threads or os.cpu_count(),
+        "threads": cfg.threads or usable_cores(),
         "sentencepiece": spm.__version__,
         "schema": SCHEMA_VERSION,
         "stage": STAGE_VERSION,

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 
 from nmt.align.guidance import GuideLinks
+from nmt.core.cores import usable_cores
 from nmt.core.device import resolve_device
 from nmt.model.bahdanau import Seq2Seq, sequence_loss
 from nmt.model.batching import BatchStream, make_batch
@@ -52,7 +52,7 @@ class Trainer:
         self.tokenize_dir, self.cfg, self.ddp = Path(tokenize_dir), cfg, ddp
         self.device = resolve_device(cfg.device, ddp.local_rank)
         if self.device.type == "cpu":
-            torch.set_num_threads(cfg.num_threads or max(1, (os.cpu_count() or 1) // ddp.world))
+            torch.set_num_threads(cfg.num_threads or max(1, usable_cores() // ddp.world))
         self.tokenizer = Tokenizer.load(self.tokenize_dir)
         self.train_data = token_arrays(self.tokenize_dir, "train", Path(cache_dir), ddp)
 

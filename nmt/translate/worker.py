@@ -17,12 +17,12 @@ one single-threaded worker per core (or per GPU).
 from __future__ import annotations
 
 import functools
-import os
 import threading
 from pathlib import Path
 
 import torch
 
+from nmt.core.cores import usable_cores
 from nmt.model.export import model_file
 from nmt.translate.config import TranslateConfig
 from nmt.translate.job import TranslateJob
@@ -49,8 +49,7 @@ def shard_threads(cfg: TranslateConfig, concurrent: int) -> int | None:
     """Torch threads for one shard: cfg.threads, else the cores shared by `concurrent` shards, else None."""
     if cfg.threads or concurrent <= 1:
         return cfg.threads
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, cores // concurrent)
+    return max(1, usable_cores() // concurrent)
 
 
 def run_shared(job: TranslateJob, model_dir: Path, cfg: TranslateConfig) -> dict:
