@@ -2,11 +2,12 @@
 
 torch's CPU kernels run on GNU OpenMP (libgomp). Its idle threads spin for 300,000 rounds by
 default before sleeping, which on a machine another process shares turns every wait at the end
-of a parallel region into lost time slices: two training runs on 2 cores each fell from 4,341 to
-233 target tokens/s (benchmarks/threads.py). A spin of 10,000 rounds keeps the idle rate (within
-2%) and gives each of the two runs about 1,450. libgomp reads the setting once, when torch
-loads, so `import nmt` sets it (unless the user chose GOMP_SPINCOUNT or OMP_WAIT_POLICY) before
-any of its modules imports torch; child processes inherit it.
+of a parallel region into lost time slices. benchmarks/threads.py (`base`, 2 cores): one training
+run alone makes 4,336 target tokens/s, two at once 314 each. With a spin of 10,000 rounds: 4,170
+alone (0.96x) and about 1,390 each (4.4x); with none (OMP_WAIT_POLICY=PASSIVE) 3,067 alone and
+about 2,100 each. libgomp reads the setting once, when torch loads, so `import nmt` sets it
+(unless the user chose GOMP_SPINCOUNT or OMP_WAIT_POLICY) before any of its modules imports
+torch; child processes inherit it.
 """
 
 from __future__ import annotations
