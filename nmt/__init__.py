@@ -5,14 +5,17 @@
     print(model.translate("Ein Mann läuft."))
 
 The public names are imported on first use (module __getattr__), so `import nmt` loads no torch;
-it sets OpenMP's spin-wait for when torch loads (nmt.core.cores).
+it sets OpenMP's spin-wait for when torch loads (below; nmt.core.cores says why).
 """
 
 import importlib
+import os
 
-from nmt.core.cores import limit_spin_wait
-
-limit_spin_wait()  # before any nmt module imports torch (nmt.core.cores says why)
+# libgomp (torch's OpenMP) reads how long idle threads spin once, when torch loads: set it here,
+# before any nmt module imports torch, unless the user chose (nmt.core.cores says why).
+SPIN_COUNT = "10000"
+if "GOMP_SPINCOUNT" not in os.environ and "OMP_WAIT_POLICY" not in os.environ:
+    os.environ["GOMP_SPINCOUNT"] = SPIN_COUNT
 
 __version__ = "0.1.0"
 
