@@ -215,20 +215,15 @@ def beam_search(
         parent_all = origin + (torch.arange(n, device=device) * k).unsqueeze(1)  # [b,2K] rows
         if bool(ends.any()):
             n_finished[rows] += ends.sum(dim=1)
-            for slot, j in ends.nonzero().tolist():
-                sent = int(rows[slot])
-                parent = int(parent_all[slot, j])
-                tokens = hist_tok[parent].tolist()
-                att = torch.cat([hist_attn[parent], attn[parent].float().unsqueeze(0)])  # [t+1,S]
-                lp = float(top_v[slot, j])
-                finished[sent].append(
-                    Hypothesis(
-                        tokens,
-                        lp / length_penalty(len(tokens) + 1, alpha),
-                        att[:, : src_len_l[sent]].cpu().numpy(),
-                        lp,
-                    )
-                )
+            slots, js = ends.nonzero().unbind(1)  # [f] each, sentence-major as they rank
+            parents = parent_all[slots, js]  # [f]
+            atts = torch.cat([hist_attn[parents], attn[parents].float().unsqueeze(1)], dim=1)  # [f,t+1,S]
+            ended = zip(
+                rows[slots].tolist(), hist_tok[parents].tolist(), top_v[slots, js].tolist(), strict=True
+            )
+            for (sent, tokens, lp), att in zip(ended, atts.cpu().numpy(), strict=True):
+                score = lp / length_penalty(len(tokens) + 1, alpha)
+                finished[sent].append(Hypothesis(tokens, score, att[:, : src_len_l[sent]].copy(), lp))
         # The best K continuations that do not end here live on.
         alive, pick = top_v.masked_fill(is_eos, float("-inf")).topk(k, dim=-1)  # [b,K]
         parent = parent_all.gather(1, pick).view(-1)  # [b*K]
