@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from nmt.core.vocab import EOS, PAD
+from nmt.core.vocab import BOS, EOS, PAD
 from nmt.model.bahdanau import Seq2Seq
 from nmt.model.config import preset
-from nmt.model.search import beam_search, greedy, length_limit, length_penalty
+from nmt.model.search import _best_next, beam_search, greedy, length_limit, length_penalty
 
 VOCAB = 40
 
@@ -126,3 +126,25 @@ def test_length_limit_and_forced_eos():
     assert [len(h[0].tokens) for h in out] == [4, 2]
     out = beam_search(model, src, src_len, 3, torch.tensor([4, 2]), n_best=3)
     assert [[len(h.tokens) for h in hyps] for hyps in out] == [[4] * 3, [2] * 3]
+
+
+def test_best_next_tokens_are_the_log_softmax_top_with_bans_and_forced_ends():
+    """The n best next tokens are log_softmax's top n over the whole vocabulary, PAD and BOS
+    banned; a row at its length limit gets EOS first and nothing else."""
+    logits = torch.randn(6, 40, generator=torch.Generator().manual_seed(0)) * 4
+    logits[0, PAD] = logits[1, BOS] = 50.0  # banned even when they would win
+    force = torch.tensor([False, False, True, False, False, True])
+    reference = torch.log_softmax(logits, dim=-1)
+    best, tokens = _best_next(logits.clone(), force, 5)
+    for row in range(6):
+        if force[row]:
+            assert tokens[row, 0] == EOS and best[row, 0] == pytest.approx(
+                float(reference[row, EOS]), abs=1e-5
+            )
+            assert torch.isinf(best[row, 1:]).all()
+            continue
+        allowed = reference[row].clone()
+        allowed[[PAD, BOS]] = float("-inf")
+        expected, expected_tokens = allowed.topk(5)
+        assert tokens[row].tolist() == expected_tokens.tolist()
+        torch.testing.assert_close(best[row], expected, atol=1e-5, rtol=0)

@@ -113,16 +113,23 @@ def _limits(max_len: int | Tensor, batch: int, device: torch.device) -> Tensor:
     return torch.full((batch,), int(max_len), dtype=torch.long, device=device)  # [B]
 
 
-def _log_probs(logits: Tensor, force_eos: Tensor) -> Tensor:
-    """Log-softmax of logits [N,V] with PAD/BOS banned and EOS forced where force_eos [N]."""
-    logp = torch.log_softmax(logits.float(), dim=-1)  # [N,V]
-    logp[:, PAD] = float("-inf")
-    logp[:, BOS] = float("-inf")
+def _best_next(logits: Tensor, force_eos: Tensor, n: int) -> tuple[Tensor, Tensor]:
+    """The n best next tokens of each row of logits [N,V] and their log-probabilities: [N,n] each.
+
+    PAD and BOS are banned, and rows where force_eos [N] may only end (EOS, then -inf). The
+    log-softmax is monotonic within a row, so the best tokens are the best logits, and only those
+    n get the row's log-normaliser subtracted: no [N,V] log-probability tensor is written.
+    """
+    scores = logits.float()  # [N,V]
+    norm = torch.logsumexp(scores, dim=-1, keepdim=True)  # [N,1] over the whole vocabulary
+    scores[:, PAD] = float("-inf")  # in place: the logits are not read again
+    scores[:, BOS] = float("-inf")
     if bool(force_eos.any()):
-        eos_only = torch.full_like(logp, float("-inf"))  # [N,V]
-        eos_only[:, EOS] = logp[:, EOS]
-        logp = torch.where(force_eos.unsqueeze(1), eos_only, logp)  # [N,V]
-    return logp
+        eos = scores[:, EOS].clone()  # [N]
+        scores[force_eos] = float("-inf")
+        scores[:, EOS] = torch.where(force_eos, eos, scores[:, EOS])
+    best, tokens = scores.topk(n, dim=-1)  # [N,n] each, best first
+    return best - norm, tokens
 
 
 @torch.inference_mode()
@@ -142,8 +149,8 @@ def greedy(model: Seq2Seq, src: Tensor, src_len: Tensor, max_len: int | Tensor) 
     length = torch.zeros(batch, dtype=torch.long, device=device)  # [B] tokens before EOS
     for t in range(steps):
         logits, state, attn = model.step(y, state, enc)  # [b,V], _, [b,S]
-        logp = _log_probs(logits, limit[rows] == t)  # [b,V]
-        best, y = logp.max(dim=-1)  # [b], [b]
+        best, y = _best_next(logits, limit[rows] == t, 1)  # [b,1] each
+        best, y = best.squeeze(1), y.squeeze(1)  # [b]
         logprob[rows] += best
         out_tok[rows, t] = y
         out_attn[rows, t] = attn.float()
@@ -203,13 +210,14 @@ def beam_search(
     for t in range(steps):
         logits, state, attn = model.step(y, state, enc)  # [b*K,V], _, [b*K,S]
         n = rows.numel()
-        vocab = logits.size(-1)
         at_limit = limit[rows] == t  # [b]
-        logp = _log_probs(logits, at_limit.repeat_interleave(k))  # [b*K,V]
-        cand = (alive.view(-1, 1) + logp).view(n, k * vocab)  # [b,K*V]
+        # A sentence's best 2K continuations are among each beam's best 2K next tokens.
+        next_lp, next_tok = _best_next(logits, at_limit.repeat_interleave(k), min(2 * k, logits.size(-1)))
+        width = next_lp.size(1)  # 2K (or the whole vocabulary, if smaller)
+        cand = (alive.view(-1, 1) + next_lp).view(n, k * width)  # [b,K*2K]
         top_v, top_i = cand.topk(2 * k, dim=-1)  # [b,2K] best first
-        origin = torch.div(top_i, vocab, rounding_mode="floor")  # [b,2K] beam it extends
-        tok = top_i % vocab  # [b,2K]
+        origin = torch.div(top_i, width, rounding_mode="floor")  # [b,2K] beam it extends
+        tok = next_tok.view(n, k * width).gather(1, top_i)  # [b,2K]
         is_eos = tok == EOS  # [b,2K]
         ends = is_eos & (rank < k) & torch.isfinite(top_v)  # [b,2K]
         parent_all = origin + (torch.arange(n, device=device) * k).unsqueeze(1)  # [b,2K] rows
