@@ -52,6 +52,14 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def cpu_model() -> str:
+    """lscpu's model name of this machine's processor."""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
 def read_corpus(path: Path, limit: int | None) -> list[str]:
     """The corpus lines (gzip or plain), the first `limit` of them."""
     opener = gzip.open if path.suffix == ".gz" else open
@@ -201,10 +209,19 @@ def main() -> None:
         args.memory = [1000, 10_000] if args.quick else [1000, 100_000]
     result = memory(args) if key == "memory" else speed(args)
     result.update(
-        quick=args.quick, host=platform.node(), cpus=os.cpu_count(), torch_threads=torch.get_num_threads()
+        quick=args.quick,
+        host=platform.node(),
+        cpu=cpu_model(),
+        cpus=os.cpu_count(),
+        torch_threads=torch.get_num_threads(),
     )
     merged = json.loads(args.out.read_text()) if args.out.exists() else {}
     merged[key + ("_quick" if args.quick else "")] = result
+    if key == "speed" and not args.quick:  # the headline: sentences/s per beam, and the machine
+        runs = result["runs"].values()
+        merged.update(
+            {f"beam{r['beam']}_sentences_per_s": r["sentences_per_s"] for r in runs}, cpu=result["cpu"]
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(merged, indent=2) + "\n")
     print(f"wrote {args.out}")
