@@ -3,9 +3,8 @@
 glibc serves every block above 32 MB with a fresh mmap and returns it on free, so each training
 step faults in its logits, their gradient and the loss's [tokens x vocabulary] buffers page by
 page again (a 4,096-token batch at an 8k vocabulary: 131 MB each). Served from the heap and kept
-after free, the next step reuses the same pages: `benchmarks/train.py --quick` (Intel Xeon, 2
-cores, interleaved runs) went from 4,071 to 4,332 target tokens/s, and from 3,539 to 3,912 with
-input feeding, at the same peak RSS.
+after free, the next step reuses the same pages: `benchmarks/train.py --quick` went from 3,654 to
+3,894 target tokens/s (input feeding) at the same peak RSS.
 """
 
 from __future__ import annotations
