@@ -45,36 +45,3 @@ def test_usable_cores_follow_the_affinity_mask():
     pinned, machine = map(int, run(code, {}, ["taskset", "-c", "0"]).split())
     assert pinned == 1 and machine >= 1
     assert int(run(code, {}).split()[0]) == len(os.sched_getaffinity(0))
-
-
-MALLINFO = """
-import ctypes, sys
-from nmt.core.memory import keep_freed_memory
-FIELDS = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"
-class Info(ctypes.Structure):
-    _fields_ = [(n, ctypes.c_size_t) for n in FIELDS.split()]
-libc = ctypes.CDLL(None)
-libc.mallinfo2.restype = Info
-kept = keep_freed_memory() if sys.argv[1] == "keep" else None
-before = libc.mallinfo2().hblkhd
-block = bytearray(200 << 20)
-mapped = libc.mallinfo2().hblkhd - before
-del block
-print(kept, mapped >> 20, libc.mallinfo2().fordblks >> 20)
-"""
-
-
-@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="glibc (Linux) only")
-def test_large_blocks_come_from_the_heap_and_stay_for_reuse():
-    """glibc maps a 200 MB block on its own and unmaps it on free; after keep_freed_memory it comes
-    from the heap and stays there, free for the next step's tensors."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
-    out = {
-        mode: subprocess.run([sys.executable, "-c", MALLINFO, mode], env=base, capture_output=True, text=True)
-        for mode in ("keep", "default")
-    }
-    assert all(o.returncode == 0 for o in out.values()), [o.stderr for o in out.values()]
-    kept, mapped, free = out["keep"].stdout.split()
-    assert (kept, int(mapped)) == ("True", 0) and int(free) >= 200
-    _, mapped, free = out["default"].stdout.split()
-    assert int(mapped) >= 200 and int(free) < 200

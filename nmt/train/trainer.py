@@ -24,7 +24,6 @@ from torch.nn.parallel import DistributedDataParallel
 from nmt.align.guidance import GuideLinks
 from nmt.core.cores import usable_cores
 from nmt.core.device import resolve_device
-from nmt.core.memory import keep_freed_memory
 from nmt.model.bahdanau import Seq2Seq, sequence_loss
 from nmt.model.batching import BatchStream, make_batch
 from nmt.model.guided import guide_targets, guided_alignment_loss
@@ -54,7 +53,6 @@ class Trainer:
         self.device = resolve_device(cfg.device, ddp.local_rank)
         if self.device.type == "cpu":
             torch.set_num_threads(cfg.num_threads or max(1, usable_cores() // ddp.world))
-            keep_freed_memory()  # each step reuses the last one's pages (nmt.core.memory)
         self.tokenizer = Tokenizer.load(self.tokenize_dir)
         self.train_data = token_arrays(self.tokenize_dir, "train", Path(cache_dir), ddp)
 
