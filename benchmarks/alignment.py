@@ -46,6 +46,7 @@ from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
+from benchmarks.machine import cpu_model  # noqa: E402
 from nmt.align import aer  # noqa: E402
 from nmt.align.corpus import run_align_corpus  # noqa: E402
 from nmt.align.given import align_word_pairs, parse_word_pairs  # noqa: E402
@@ -150,14 +151,6 @@ def symmetrised_surfaces(forward: dict, backward: dict, gold, quick: bool) -> li
 def reading(row: dict) -> str:
     """How a row's links were read: argmax or a threshold."""
     return "argmax" if row["threshold"] is None else f"threshold {row['threshold']}"
-
-
-def cpu_model() -> str:
-    """lscpu's model name of this machine's processor."""
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def tatoeba_run(run: Path) -> dict:

@@ -44,7 +44,6 @@ sys.path.insert(0, os.path.dirname(_HERE))
 import argparse  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
-import platform  # noqa: E402
 import shutil  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -53,6 +52,7 @@ from pathlib import Path  # noqa: E402
 import torch  # noqa: E402
 
 from benchmarks.alignment import GOLD_DIR, READINGS, direction, symmetrised_surfaces  # noqa: E402
+from benchmarks.machine import cpu_model  # noqa: E402
 from nmt.align import aer  # noqa: E402
 from nmt.align.corpus import AlignCorpusConfig  # noqa: E402
 from nmt.align.given import align_word_pairs, parse_word_pairs  # noqa: E402
@@ -73,14 +73,6 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "guided.json"
 CORPORA = ROOT.parent / "shared" / "corpora"
 WEIGHTS = tuple(dict.fromkeys(weights for _, weights in READINGS))  # what alignment.py reads links off
-
-
-def cpu_model() -> str:
-    """lscpu's model name of this machine's processor."""
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def prepare(run: Path, train_pairs: int, test_pairs: int) -> dict:

@@ -21,11 +21,13 @@ import sys
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 sys.path.insert(0, os.path.dirname(_HERE))
+
+from benchmarks.machine import cpu_model  # noqa: E402
+
 sys.path.insert(0, os.path.join(os.path.dirname(_HERE), "tests"))
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
 import random  # noqa: E402
 import shutil  # noqa: E402
 import signal  # noqa: E402
@@ -151,13 +153,6 @@ def killed_and_rerun(work: Path, stage: str, rounds: int, seed: int) -> dict:
         "undisturbed_seconds": round(duration, 1),
         "killed_at": killed_at,
     }
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def main() -> None:

@@ -38,12 +38,12 @@ import importlib.util  # noqa: E402
 import json  # noqa: E402
 import random  # noqa: E402
 import re  # noqa: E402
-import subprocess  # noqa: E402
 import time  # noqa: E402
 import zipfile  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from benchmarks.machine import cpu_model  # noqa: E402
 from nmt.text.documents import split_sentences  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -216,11 +216,6 @@ def score(split: Splitter, items: list[tuple[str, set[int]]], sentences: int) ->
         "errors": false + missed,
         "sentences_per_second": round(sentences / max(seconds, 1e-9)),
     }
-
-
-def cpu_model() -> str:
-    out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-    return next((ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name")), "")
 
 
 def main() -> None:

@@ -26,6 +26,8 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from statistics import fmean  # noqa: E402
 
+from benchmarks.machine import cpu_model  # noqa: E402
+
 ROOT = Path(_HERE).parent
 RESULT = ROOT / "benchmarks" / "results" / "threads.json"
 SETTINGS = {
@@ -87,14 +89,6 @@ def measured(procs: list[subprocess.Popen]) -> list[dict]:
             raise RuntimeError(f"benchmark child failed with status {proc.returncode}")
         out.append(json.loads(stdout.strip().splitlines()[-1]))
     return out
-
-
-def cpu_model() -> str:
-    """lscpu's model name of this machine's processor."""
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 def main() -> None:

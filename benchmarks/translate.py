@@ -35,6 +35,8 @@ from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
+from benchmarks.machine import cpu_model  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 
 from nmt.model.search import DECODE_DEFAULTS, DecodeConfig  # noqa: E402
@@ -50,14 +52,6 @@ PER_DOC = 100
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, MiB (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def cpu_model() -> str:
-    """lscpu's model name of this machine's processor."""
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def read_corpus(path: Path, limit: int | None) -> list[str]:

@@ -41,7 +41,6 @@ def test_import_nmt_limits_the_spin_wait_before_torch_loads_unless_the_user_chos
     not shutil.which("taskset") or not hasattr(os, "sched_getaffinity"), reason="needs taskset"
 )
 def test_usable_cores_follow_the_affinity_mask():
-    code = "from nmt.core.cores import usable_cores; import os; print(usable_cores(), os.cpu_count())"
-    pinned, machine = map(int, run(code, {}, ["taskset", "-c", "0"]).split())
-    assert pinned == 1 and machine >= 1
-    assert int(run(code, {}).split()[0]) == len(os.sched_getaffinity(0))
+    code = "from nmt.core.cores import usable_cores; print(usable_cores())"
+    assert run(code, {}, ["taskset", "-c", "0"]) == "1"
+    assert int(run(code, {})) == len(os.sched_getaffinity(0))
