@@ -37,8 +37,9 @@ def test_full_state_round_trip(tmp_path):
     model = tiny_model()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     src = torch.tensor([[5, 6, 3], [7, 3, 0]])
-    logits, _, _ = model(src, torch.tensor([3, 2]), torch.tensor([[2, 8], [2, 9]]))
-    logits.sum().backward()
+    tgt_in, tgt_out = torch.tensor([[2, 8], [2, 9]]), torch.tensor([[8, 3], [9, 3]])
+    loss, _, _ = model(src, torch.tensor([3, 2]), tgt_in, tgt_out)
+    loss.backward()
     optimizer.step()
     path = tmp_path / "ck" / "last.pt"
     save_checkpoint(

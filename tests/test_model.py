@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from nmt.core.vocab import PAD
-from nmt.model.bahdanau import Seq2Seq, count_parameters, sequence_loss
+from nmt.model.bahdanau import Seq2Seq, count_parameters
 from nmt.model.config import preset
 
 VOCAB = 50
@@ -38,7 +38,7 @@ VARIANTS = [
 @pytest.mark.parametrize("overrides", VARIANTS, ids=lambda o: ",".join(o) or "paper")
 def test_shapes_and_masked_attention(overrides):
     src, src_len, tgt_in = batch()
-    logits, attn, _ = model(**overrides)(src, src_len, tgt_in)
+    logits, attn = model(**overrides).logits(src, src_len, tgt_in)
     assert logits.shape == (3, 6, VOCAB)
     assert attn.shape == (3, 6, 7)
     torch.testing.assert_close(attn.sum(-1), torch.ones(3, 6))
@@ -50,8 +50,8 @@ def test_padding_does_not_change_the_result():
     """A sentence decodes the same alone and padded inside a longer batch."""
     src, src_len, tgt_in = batch()
     m = model()
-    logits, attn, _ = m(src, src_len, tgt_in)
-    alone_logits, alone_attn, _ = m(src[2:, :3], src_len[2:], tgt_in[2:])
+    logits, attn = m.logits(src, src_len, tgt_in)
+    alone_logits, alone_attn = m.logits(src[2:, :3], src_len[2:], tgt_in[2:])
     torch.testing.assert_close(logits[2:], alone_logits, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(attn[2:, :, :3], alone_attn, atol=1e-6, rtol=1e-5)
 
@@ -59,7 +59,7 @@ def test_padding_does_not_change_the_result():
 def test_step_by_step_equals_teacher_forced_pass():
     src, src_len, tgt_in = batch()
     m = model(cell="lstm", input_feeding=True)
-    logits, attn, _ = m(src, src_len, tgt_in)
+    logits, attn = m.logits(src, src_len, tgt_in)
     enc = m.encode(src, src_len)
     state = m.init_state(enc)
     for i in range(tgt_in.size(1)):
@@ -75,13 +75,13 @@ def test_bahdanau_scores_with_the_previous_state():
     changed = tgt_in.clone()
     changed[:, 2] = (changed[:, 2] + 1 - 4) % (VOCAB - 4) + 4
     paper = model()
-    _, a, _ = paper(src, src_len, tgt_in)
-    _, b, _ = paper(src, src_len, changed)
+    _, a = paper.logits(src, src_len, tgt_in)
+    _, b = paper.logits(src, src_len, changed)
     assert torch.equal(a[:, :3], b[:, :3])  # steps 0..2 score with s_{-1}..s_1
     assert (a[:, 3] - b[:, 3]).abs().max() > 1e-7  # step 3 scores with s_2, which read y_2
     luong = model(attention="luong_general")
-    _, c, _ = luong(src, src_len, tgt_in)
-    _, d, _ = luong(src, src_len, changed)
+    _, c = luong.logits(src, src_len, tgt_in)
+    _, d = luong.logits(src, src_len, changed)
     assert torch.equal(c[:, :2], d[:, :2])
     assert (c[:, 2] - d[:, 2]).abs().max() > 1e-7  # step 2 scores with s_2 itself
 
@@ -90,13 +90,17 @@ def test_gradients_match_finite_differences():
     src, src_len, tgt_in = batch(lengths=(4, 2), tgt_len=3)
     tgt_out = torch.roll(tgt_in, -1, dims=1)
     m = model().double()
-    names = ["decoder.attention.v.weight", "decoder.attention.key_proj.weight", "decoder.init_proj.weight"]
+    names = [
+        "decoder.attention.v.weight",
+        "decoder.attention.key_proj.weight",
+        "decoder.init_proj.weight",
+        "output.bias",
+    ]
     params = {name: p.detach().clone().requires_grad_() for name, p in m.named_parameters() if name in names}
 
     def loss(*values):
         values = dict(zip(params, values, strict=True))
-        logits, _, _ = torch.func.functional_call(m, values, (src, src_len, tgt_in))
-        return sequence_loss(logits, tgt_out)
+        return torch.func.functional_call(m, values, (src, src_len, tgt_in, tgt_out, 0.1))[0]
 
     assert torch.autograd.gradcheck(loss, tuple(params.values()), eps=1e-6, atol=1e-5)
 
@@ -158,14 +162,15 @@ def test_alignment_head_reads_the_emitted_word_and_trains_only_itself():
     plain, m = model(), model(align_head=True)
     assert all(torch.equal(a, b) for a, b in zip(plain.parameters(), m.parameter_groups()[0], strict=True))
     assert [len(g) for g in plain.parameter_groups()] == [len(m.parameter_groups()[0])]
-    logits, attn, aligned = m(src, src_len, tgt_in, tgt_out)
-    torch.testing.assert_close(logits, plain(src, src_len, tgt_in)[0])
+    loss, attn, aligned = m(src, src_len, tgt_in, tgt_out)
+    torch.testing.assert_close(loss, plain(src, src_len, tgt_in, tgt_out)[0])
     assert aligned.shape == attn.shape == (3, 6, 7)
     torch.testing.assert_close(aligned.sum(-1), torch.ones(3, 6))
     assert (aligned[1, :, 5:] == 0).all() and (aligned[2, :, 3:] == 0).all()
     other = m(src, src_len, tgt_in, (tgt_out + 1) % VOCAB)[2]
     assert not torch.allclose(aligned, other)
-    assert m(src, src_len, tgt_in)[2] is None and plain(src, src_len, tgt_in, tgt_out)[2] is None
+    assert m(src, src_len, tgt_in, tgt_out, align=False)[2] is None
+    assert plain(src, src_len, tgt_in, tgt_out)[2] is None
     aligned[:, :, 0].log().sum().backward()
     head = {id(p) for p in m.align_head.parameters()}
     assert all((p.grad is not None) == (id(p) in head) for p in m.parameters())

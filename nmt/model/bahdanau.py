@@ -29,12 +29,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nmt.core.vocab import PAD
 from nmt.model.config import ModelConfig
+from nmt.model.output_loss import output_loss
 
 
 @dataclass
@@ -333,15 +333,27 @@ class Seq2Seq(nn.Module):
         return Forced(enc, queries, embs, ctxs, self.decoder.dropout(t), torch.stack(attns, dim=1))
 
     def forward(
-        self, src: Tensor, src_len: Tensor, tgt_in: Tensor, tgt_out: Tensor | None = None
+        self,
+        src: Tensor,
+        src_len: Tensor,
+        tgt_in: Tensor,
+        tgt_out: Tensor,
+        label_smoothing: float = 0.0,
+        align: bool = True,
     ) -> tuple[Tensor, Tensor, Tensor | None]:
-        """Teacher-forced pass: logits [B,T,V], attention [B,T,S], and the alignment head's [B,T,S]
-        of the decoder outputs tgt_out [B,T] (None without a head or without tgt_out)."""
+        """Teacher-forced pass: the summed cross-entropy of the decoder outputs tgt_out [B,T] (PAD
+        ignored), attention [B,T,S], and the alignment head's [B,T,S] (None without a head or align)."""
         forced = self.teacher_force(src, src_len, tgt_in)
-        logits = self.output(forced.readouts)  # W_o once over all steps: [B,T,V]
-        if tgt_out is None or self.align_head is None:
-            return logits, forced.attns, None
-        return logits, forced.attns, self.head_weights(forced, src, tgt_out)
+        readouts = forced.readouts.flatten(0, 1)  # [B*T,M]
+        loss = output_loss(readouts, self.output.weight, self.output.bias, tgt_out.flatten(), label_smoothing)
+        if not align or self.align_head is None:
+            return loss, forced.attns, None
+        return loss, forced.attns, self.head_weights(forced, src, tgt_out)
+
+    def logits(self, src: Tensor, src_len: Tensor, tgt_in: Tensor) -> tuple[Tensor, Tensor]:
+        """Teacher-forced logits [B,T,V] and attention [B,T,S] of the decoder inputs tgt_in [B,T]."""
+        forced = self.teacher_force(src, src_len, tgt_in)
+        return self.output(forced.readouts), forced.attns  # W_o once over all steps
 
     def head_weights(self, forced: Forced, src: Tensor, tgt_out: Tensor) -> Tensor:
         """The alignment head's b [B,T,S] of the emitted words tgt_out [B,T] (AlignHead)."""
@@ -393,14 +405,3 @@ def _at_least_fp32(x: Tensor) -> torch.dtype:
 def count_parameters(model: nn.Module) -> int:
     """Number of distinct trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def sequence_loss(logits: Tensor, tgt_out: Tensor, label_smoothing: float = 0.0) -> Tensor:
-    """Summed token cross-entropy of logits [B,T,V] against tgt_out [B,T], PAD ignored."""
-    return F.cross_entropy(
-        logits.reshape(-1, logits.size(-1)).to(_at_least_fp32(logits)),
-        tgt_out.reshape(-1),
-        ignore_index=PAD,
-        reduction="sum",
-        label_smoothing=label_smoothing,
-    )

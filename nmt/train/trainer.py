@@ -24,7 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 from nmt.align.guidance import GuideLinks
 from nmt.core.cores import usable_cores
 from nmt.core.device import resolve_device
-from nmt.model.bahdanau import Seq2Seq, sequence_loss
+from nmt.model.bahdanau import Seq2Seq
 from nmt.model.batching import BatchStream, make_batch
 from nmt.model.guided import guide_targets, guided_alignment_loss
 from nmt.text.tokenization import Tokenizer
@@ -109,10 +109,9 @@ class Trainer:
             sync = contextlib.nullcontext() if last or ddp.world == 1 else self._ddp_module().no_sync()
             with sync:
                 with self.autocast:
-                    logits, attn, aligned = self.train_model(
-                        batch.src, batch.src_len, batch.tgt_in, batch.tgt_out
+                    loss, attn, aligned = self.train_model(  # loss: summed over the target tokens
+                        batch.src, batch.src_len, batch.tgt_in, batch.tgt_out, cfg.label_smoothing
                     )
-                loss = sequence_loss(logits, batch.tgt_out, cfg.label_smoothing)  # summed
                 objective = loss
                 if self.guide is not None:
                     pairs = self.train_data.ids[batch.index]  # [B] pair ids of the rows

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from nmt.model.bahdanau import Seq2Seq, sequence_loss
+from nmt.model.bahdanau import Seq2Seq
 from nmt.model.batching import TokenData, make_batch, plan_sorted
 from nmt.model.search import greedy, length_limit
 from nmt.text.bleu_tokenizer import new_bleu
@@ -38,9 +38,9 @@ class Validator:
         for index in plan_sorted(self.data, self.batch_tokens):
             batch = make_batch(self.data, index).to(self.device)
             with self.autocast:
-                logits, _, _ = model(batch.src, batch.src_len, batch.tgt_in)
+                loss, _, _ = model(batch.src, batch.src_len, batch.tgt_in, batch.tgt_out, align=False)
                 outputs = greedy(model, batch.src, batch.src_len, length_limit(batch.src_len))
-            loss_sum += sequence_loss(logits, batch.tgt_out)
+            loss_sum += loss
             tokens += batch.n_tgt_tokens
             for row, i in enumerate(index):
                 hyps[i] = outputs[row][0].tokens
