@@ -5,8 +5,11 @@ train stage's own steps (nmt.train.trainer.Trainer) in a fresh child process for
 untimed warm-up steps, so the peak memory (max RSS on CPU, max allocated on CUDA) belongs to
 that variant alone. Tokens per second counts real target tokens (pieces + EOS).
 
-Peers on the same machine and task (../shared/notes/hardware-and-peers.md): Joey NMT 1,257 and
-OpenNMT-py 2,019 target tokens/s (batch 64 sentences, base-like model with input feeding).
+Peers on the same task (../shared/notes/hardware-and-peers.md): Joey NMT 1,257 and OpenNMT-py
+2,019 target tokens/s (batch 64 sentences, base-like model with input feeding), measured on another
+day. `--peer VENV` runs OpenNMT-py 3.5.1 itself in the same run, on the same data, threads and
+seconds (install it with benchmarks/peers/opennmt-py.sh): the only comparison that holds when the
+machine changes.
 
 The data is a benchmark fixture built here straight from ../shared/corpora/multi30k (train and
 val, German source, English target) and tokenized by the tokenize stage (joint unigram 8k),
@@ -30,6 +33,7 @@ import argparse  # noqa: E402
 import gzip  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
+import re  # noqa: E402
 import resource  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
@@ -38,10 +42,14 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
+import sentencepiece as spm  # noqa: E402
 import torch  # noqa: E402
+import yaml  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
+from benchmarks.machine import cpu_model  # noqa: E402
 from nmt.core.atomic import write_json, write_parquet  # noqa: E402
+from nmt.core.cores import usable_cores  # noqa: E402
 from nmt.core.schema import PAIRS  # noqa: E402
 from nmt.model.bahdanau import count_parameters  # noqa: E402
 from nmt.model.batching import DataPosition, TokenData, plan_epoch  # noqa: E402
@@ -55,6 +63,12 @@ CORPUS = ROOT.parent / "shared" / "corpora" / "multi30k"
 CACHE = ROOT / "data" / "bench" / "multi30k-de-en"
 RESULT = ROOT / "benchmarks" / "results" / "train.json"
 PEERS = {"joeynmt-2.3.0": 1257, "opennmt-py-3.5.1": 2019}
+PEER = "opennmt-py-3.5.1"
+# OpenNMT-py reports "bsz: <src>/<tgt>/<sents>; <src>/<tgt> tok/s", averaged over report_every steps
+REPORT = re.compile(
+    r"bsz:\s*[\d.]+/\s*(?P<tgt_batch>[\d.]+)/\s*[\d.]+;\s*[\d.]+/\s*(?P<tgt_rate>[\d.]+) tok/s"
+)
+REPORT_EVERY = 10
 
 
 def read_gz(name: str) -> list[str]:
@@ -192,6 +206,97 @@ def matmul_rate(device: str, dtype: torch.dtype, repeats: int = 5) -> float:
     return 2 * n**3 / float(np.median(times))
 
 
+def peer_config(work: Path) -> Path:
+    """OpenNMT-py's data and configuration for the peers' model (../shared/notes) on our fixture; cached."""
+    config = work / "config.yaml"
+    if config.exists():
+        return config
+    work.mkdir(parents=True, exist_ok=True)
+    sp = spm.SentencePieceProcessor(model_file=str(tokenize_dir() / "spm.model"))
+    for lang in ("de", "en"):
+        lines = read_gz(f"train.{lang}.gz")
+        pieces = sp.encode(lines, out_type=str)
+        (work / f"train.{lang}.sp").write_text("".join(" ".join(p) + "\n" for p in pieces), encoding="utf-8")
+    settings = {
+        "save_data": str(work / "run"),
+        "src_vocab": str(work / "vocab.src"),
+        "tgt_vocab": str(work / "vocab.tgt"),
+        "overwrite": True,
+        "data": {"train": {"path_src": str(work / "train.de.sp"), "path_tgt": str(work / "train.en.sp")}},
+        "encoder_type": "brnn",
+        "decoder_type": "rnn",
+        "rnn_type": "GRU",
+        "word_vec_size": 256,
+        "enc_hid_size": 512,  # 2 x 256, bidirectional
+        "dec_hid_size": 512,
+        "input_feed": 1,
+        "global_attention": "mlp",
+        "dropout": [0.2],
+        "param_init": 0.1,
+        "optim": "adam",
+        "learning_rate": 0.001,
+        "max_grad_norm": 1.0,
+        "batch_type": "sents",
+        "batch_size": 64,
+        "train_steps": 1_000_000,
+        "valid_steps": 100_000_000,
+        "save_model": str(work / "run" / "model"),
+        "save_checkpoint_steps": 100_000_000,
+        "report_every": REPORT_EVERY,
+        "seed": 1234,
+    }
+    tmp = work / "config.tmp"
+    tmp.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    return tmp.rename(config)
+
+
+def peer(venv: Path, seconds: float, threads: int) -> dict:
+    """OpenNMT-py trained for `seconds` after its first report (start-up): target tokens/s and parameters.
+
+    Its report lines give each report_every steps' average target tokens (non-padding, pieces +
+    EOS, as ours) and rate; the figure is their total tokens over their total seconds.
+    """
+    work = CACHE / "opennmt"
+    config = peer_config(work)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    if not (work / "vocab.tgt").exists():
+        cmd = [str(venv / "bin" / "onmt_build_vocab"), "-config", str(config), "-n_sample", "-1"]
+        subprocess.run(cmd, check=True, capture_output=True, env=env)
+    cmd = [str(venv / "bin" / "onmt_train"), "-config", str(config), "-num_workers", "0"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    params, timed = None, []  # (target tokens, seconds) of each report after the first
+    first = True
+    for line in proc.stdout:
+        if "number of parameters:" in line:
+            params = int(line.rsplit(":", 1)[1])
+        match = REPORT.search(line)
+        if match is None:
+            continue
+        if first:
+            first = False
+            continue
+        tokens = float(match["tgt_batch"]) * REPORT_EVERY
+        timed.append((tokens, tokens / float(match["tgt_rate"])))
+        if sum(t for _, t in timed) >= seconds:
+            break
+    proc.terminate()
+    proc.wait()
+    if not timed:
+        raise RuntimeError(f"OpenNMT-py made no timed report: {' '.join(cmd)}")
+    tokens, elapsed = sum(n for n, _ in timed), sum(t for _, t in timed)
+    return {
+        "variant": f"{PEER} (same run)",
+        "tokens_per_s": round(tokens / elapsed, 1),
+        "timed_seconds": round(elapsed, 2),
+        "timed_steps": REPORT_EVERY * len(timed),
+        "params": params,
+        "threads": threads,
+        "settings": "the notes' peer model: embeddings 256, brnn GRU 2x256, GRU decoder 512 with input "
+        "feeding, mlp attention, dropout 0.2, Adam 1e-3, clip 1.0, batch 64 sentences, our spm pieces; "
+        "-num_workers 0",
+    }
+
+
 def batch_stats(batch_tokens: int) -> dict:
     """Sentences per batch and padding (padded / real target tokens) of epoch 0's plan."""
     data = TokenData.read(tokenize_dir() / "train.parquet")
@@ -213,6 +318,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="short runs (< 2 minutes in all)")
     parser.add_argument("--seconds", type=float, help="training seconds per variant")
     parser.add_argument("--batch-tokens", type=int, default=1500)
+    parser.add_argument(
+        "--peer", type=Path, help="venv with OpenNMT-py 3.5.1 (benchmarks/peers/opennmt-py.sh): run it too"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     seconds = args.seconds or (20 if args.quick else 180)
@@ -240,6 +348,8 @@ def main() -> None:
         out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
     by = {r["variant"]: r for r in results}
+    same_run = peer(args.peer, seconds, usable_cores()) if args.peer else None
+    feeding = by["cpu-fp32-inputfeed"]["tokens_per_s"]
     cfg = train_config("cpu", False, args.batch_tokens)
     report = {
         "cpu_fp32_tokens_per_s": by["cpu-fp32"]["tokens_per_s"],
@@ -254,11 +364,12 @@ def main() -> None:
             if v in by
             for key in ("tokens_per_s", "peak_memory_gib", "matmul_utilization")
         },
-        "cpu_fp32_input_feeding_tokens_per_s": by["cpu-fp32-inputfeed"]["tokens_per_s"],
-        "input_feeding_vs_best_peer": round(
-            by["cpu-fp32-inputfeed"]["tokens_per_s"] / max(PEERS.values()), 2
-        ),
-        "peers_cpu_tokens_per_s": PEERS,
+        "cpu_fp32_input_feeding_tokens_per_s": feeding,
+        "opennmt_same_run_tokens_per_s": same_run and same_run["tokens_per_s"],
+        "input_feeding_vs_opennmt_same_run": same_run and round(feeding / same_run["tokens_per_s"], 2),
+        "input_feeding_vs_best_peer_in_notes": round(feeding / max(PEERS.values()), 2),
+        "peers_cpu_tokens_per_s_in_notes": PEERS,
+        "cpu": cpu_model(),
         "settings": {
             "corpus": "Multi30k train, de -> en, joint sentencepiece unigram 8k (tokenize stage)",
             "preset": cfg.preset,
@@ -272,7 +383,7 @@ def main() -> None:
             "timed_seconds_per_variant": seconds,
             "untimed_warmup_steps": 3,
             "quick": args.quick,
-            "cpu_threads": os.cpu_count(),
+            "cpu_threads": usable_cores(),
             "torch": torch.__version__,
             "python": platform.python_version(),
             "machine": platform.processor() or platform.machine(),
@@ -284,6 +395,7 @@ def main() -> None:
         },
         "batches": batch_stats(args.batch_tokens),
         "variants": results,
+        "peer_same_run": same_run,
         "benchmark_seconds": round(time.monotonic() - started, 1),
     }
     write_json(RESULT, report)
@@ -293,8 +405,11 @@ def main() -> None:
             f"{r['variant']:<20} {r['tokens_per_s']:>10.0f} {r['peak_memory_gib']:>9.2f} "
             f"{r['timed_steps']:>6} {r['achieved_gflops']:>8.1f} {r['matmul_utilization']:>9.0%}"
         )
+    if same_run:
+        print(f"{same_run['variant']:<20} {same_run['tokens_per_s']:>10.0f}")
+        print(f"input feeding / {PEER}, same run: {report['input_feeding_vs_opennmt_same_run']:.2f}x")
     for name, rate in PEERS.items():
-        print(f"{name:<18} {rate:>6} (peer, from the notes)")
+        print(f"{name:<18} {rate:>6} (peer, from the notes: another day)")
     print(f"wrote {RESULT}")
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from nmt.core.vocab import PAD
-from nmt.model.bahdanau import Seq2Seq, count_parameters
+from nmt.model.bahdanau import Seq2Seq, cell_step, count_parameters
 from nmt.model.config import preset
 
 VOCAB = 50
@@ -176,3 +176,18 @@ def test_alignment_head_reads_the_emitted_word_and_trains_only_itself():
     assert all((p.grad is not None) == (id(p) in head) for p in m.parameters())
     with pytest.raises(ValueError, match="no alignment head"):
         plain.head_weights(plain.teacher_force(src, src_len, tgt_in), src, tgt_out)
+
+
+def test_cell_step_is_torchs_gru_and_lstm_cell():
+    """The decoder's cell math (written out so that training can defer its weight gradients) is
+    nn.GRUCell's and nn.LSTMCell's."""
+    torch.manual_seed(0)
+    x, h, c = torch.randn(3, 5), torch.randn(3, 4), torch.randn(3, 4)
+    gru, lstm = torch.nn.GRUCell(5, 4), torch.nn.LSTMCell(5, 4)
+    new, none = cell_step(gru, x, h, None, torch.nn.functional.linear)
+    torch.testing.assert_close(new, gru(x, h))
+    assert none is None
+    new_h, new_c = cell_step(lstm, x, h, c, torch.nn.functional.linear)
+    want_h, want_c = lstm(x, (h, c))
+    torch.testing.assert_close(new_h, want_h)
+    torch.testing.assert_close(new_c, want_c)

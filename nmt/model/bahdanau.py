@@ -26,15 +26,22 @@ change the model are explicit in ModelConfig and never silent:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nmt.core.vocab import PAD
 from nmt.model.config import ModelConfig
+from nmt.model.loop_linear import LoopLinears
 from nmt.model.output_loss import output_loss
+
+Linear = Callable[
+    ..., Tensor
+]  # (x, weight, bias) -> x @ weight.T + bias: F.linear, or LoopLinears in training
 
 
 @dataclass
@@ -134,10 +141,11 @@ class Attention(nn.Module):
         """Project the annotations once per batch: [B,S,2H] -> [B,S,K]."""
         return states if self.kind == "luong_dot" else self.key_proj(states)
 
-    def forward(self, query: Tensor, enc: Encoded) -> tuple[Tensor, Tensor]:
+    def forward(self, query: Tensor, enc: Encoded, linear: Linear = F.linear) -> tuple[Tensor, Tensor]:
         """Return the attention weights a [B,S] and the context c [B,2H] for query s [B,D]."""
         if self.kind == "bahdanau":
-            hidden = torch.tanh(enc.keys + self.query_proj(query).unsqueeze(1))  # [B,S,A]
+            projected = linear(query, self.query_proj.weight, self.query_proj.bias)  # W_a s: [B,A]
+            hidden = torch.tanh(enc.keys + projected.unsqueeze(1))  # [B,S,A]
             scores = self.v(hidden).squeeze(2)  # [B,S]
         else:
             scores = torch.bmm(enc.keys, query.unsqueeze(2)).squeeze(2)  # [B,S]
@@ -210,17 +218,15 @@ class Decoder(nn.Module):
         feed = hidden.new_zeros(batch, self.cfg.maxout_dim) if self.cfg.input_feeding else None
         return DecoderState(hidden, cell, feed)
 
-    def _rnn(self, x: Tensor, state: DecoderState) -> DecoderState:
+    def _rnn(self, x: Tensor, state: DecoderState, linear: Linear) -> DecoderState:
         """Run the stacked cells one step: x [B,in] and s_{i-1} -> s_i."""
         hiddens, cells = [], []
         for layer, rnn_cell in enumerate(self.cells):
-            if state.cell is None:
-                h = rnn_cell(x, state.hidden[layer])  # [B,D]
-                c = None
-            else:
-                h, c = rnn_cell(x, (state.hidden[layer], state.cell[layer]))
-                cells.append(c)
+            c = None if state.cell is None else state.cell[layer]
+            h, c = cell_step(rnn_cell, x, state.hidden[layer], c, linear)  # [B,D], [B,D] or None
             hiddens.append(h)
+            if c is not None:
+                cells.append(c)
             x = self.dropout(h) if layer + 1 < len(self.cells) else h
         cell = torch.stack(cells) if cells else None
         return replace(state, hidden=torch.stack(hiddens), cell=cell)
@@ -230,21 +236,23 @@ class Decoder(nn.Module):
         return self.dropout(self.embed(y))
 
     def recur(
-        self, emb: Tensor, state: DecoderState, enc: Encoded
+        self, emb: Tensor, state: DecoderState, enc: Encoded, linear: Linear = F.linear
     ) -> tuple[Tensor, Tensor, DecoderState, Tensor]:
         """The recurrent half of one step: the readout's state input [B,D], c_i [B,2H], s_i, a_i [B,S]."""
         feed = [state.feed] if state.feed is not None else []
         if self.cfg.attention == "bahdanau":
-            attn, ctx = self.attention(state.top, enc)  # scored with s_{i-1}
-            new = self._rnn(torch.cat([emb, ctx, *feed], dim=-1), state)
+            attn, ctx = self.attention(state.top, enc, linear)  # scored with s_{i-1}
+            new = self._rnn(torch.cat([emb, ctx, *feed], dim=-1), state, linear)
             return state.top, ctx, new, attn  # the paper's t_i reads s_{i-1}
-        new = self._rnn(torch.cat([emb, *feed], dim=-1), state)
-        attn, ctx = self.attention(new.top, enc)  # scored with s_i
+        new = self._rnn(torch.cat([emb, *feed], dim=-1), state, linear)
+        attn, ctx = self.attention(new.top, enc, linear)  # scored with s_i
         return new.top, ctx, new, attn
 
-    def read(self, query: Tensor, emb: Tensor, ctx: Tensor) -> Tensor:
+    def read(self, query: Tensor, emb: Tensor, ctx: Tensor, linear: Linear = F.linear) -> Tensor:
         """t = maxout(U_o s + V_o E y + C_o c) before dropout, of one step [B,*] or all steps [B,T,*]."""
-        pre = self.readout(torch.cat([query, emb, ctx], dim=-1))  # [B,(T,)2M]
+        pre = linear(
+            torch.cat([query, emb, ctx], dim=-1), self.readout.weight, self.readout.bias
+        )  # [B,(T,)2M]
         return pre.unflatten(-1, (-1, 2)).amax(dim=-1)  # maxout, pool 2: [B,(T,)M]
 
     def forward(self, emb: Tensor, state: DecoderState, enc: Encoded) -> tuple[Tensor, DecoderState, Tensor]:
@@ -317,11 +325,12 @@ class Seq2Seq(nn.Module):
         state = self.init_state(enc)
         # All steps' embeddings at once: one embedding backward, not one dense [V,E] gradient a step.
         embs = self.decoder.embed_inputs(tgt_in)  # [B,T,E]
+        linear = LoopLinears()  # each decoder weight's gradient: one product over all steps
         queries, ctxs, attns, readouts = [], [], [], []
         for emb in embs.unbind(1):  # [B,E] each; unbind's backward is one stack, not T zero-filled slices
-            query, ctx, state, attn = self.decoder.recur(emb, state, enc)  # [B,D], [B,2H], _, [B,S]
+            query, ctx, state, attn = self.decoder.recur(emb, state, enc, linear)  # [B,D], [B,2H], _, [B,S]
             if self.cfg.input_feeding:  # t_{i-1} is an input of step i: the readout stays in the loop
-                t = self.decoder.read(query, emb, ctx)  # [B,M]
+                t = self.decoder.read(query, emb, ctx, linear)  # [B,M]
                 state = replace(state, feed=t)
                 readouts.append(t)
             queries.append(query)
@@ -395,6 +404,23 @@ class Seq2Seq(nn.Module):
         prior = forced.attns.float().clamp_min(torch.finfo(torch.float32).tiny).log()  # [B,T,S]
         scores = (prior + torch.cat(loglik, dim=1)).masked_fill(~enc.mask[:, None], float("-inf"))
         return torch.softmax(scores, dim=-1)  # [B,T,S]
+
+
+def cell_step(
+    cell: nn.GRUCell | nn.LSTMCell, x: Tensor, h: Tensor, c: Tensor | None, linear: Linear
+) -> tuple[Tensor, Tensor | None]:
+    """One step of a GRU (c None) or LSTM cell with torch's gate order: x [B,in], h [B,D] -> h', c'."""
+    gates_x = linear(x, cell.weight_ih, cell.bias_ih)  # [B,3D] GRU, [B,4D] LSTM
+    gates_h = linear(h, cell.weight_hh, cell.bias_hh)
+    if c is None:
+        x_r, x_z, x_n = gates_x.chunk(3, dim=1)
+        h_r, h_z, h_n = gates_h.chunk(3, dim=1)
+        reset, update = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
+        new = torch.tanh(x_n + reset * h_n)  # [B,D]
+        return new + update * (h - new), None  # (1 - z) n + z h
+    i, f, g, o = (gates_x + gates_h).chunk(4, dim=1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
 
 
 def _at_least_fp32(x: Tensor) -> torch.dtype:

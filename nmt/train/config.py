@@ -97,7 +97,7 @@ class TrainConfig(BaseModel):
 
 
 def build_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
-    """Adam (fused: one pass over each parameter, no temporaries), or Adadelta with the paper's rho=0.95, eps=1e-6."""
+    """Adam (fused: one pass over each parameter), or Adadelta with the paper's rho=0.95, eps=1e-6."""
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=cfg.learning_rate(), fused=True)
     return torch.optim.Adadelta(params, lr=cfg.learning_rate(), rho=0.95, eps=1e-6)
