@@ -227,6 +227,8 @@ def peer_config(work: Path) -> Path:
         "decoder_type": "rnn",
         "rnn_type": "GRU",
         "word_vec_size": 256,
+        "enc_layers": 1,  # OpenNMT-py's default is 2
+        "dec_layers": 1,
         "enc_hid_size": 512,  # 2 x 256, bidirectional
         "dec_hid_size": 512,
         "input_feed": 1,
