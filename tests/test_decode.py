@@ -129,13 +129,14 @@ def test_length_limit_and_forced_eos():
 
 
 def test_best_next_tokens_are_the_log_softmax_top_with_bans_and_forced_ends():
-    """The n best next tokens are log_softmax's top n over the whole vocabulary, PAD and BOS
-    banned; a row at its length limit gets EOS first and nothing else."""
+    """The n best next tokens are log_softmax's top n over the whole output vocabulary, PAD and BOS
+    banned, returned as the columns' pieces; a row at its length limit gets EOS first and nothing else."""
     logits = torch.randn(6, 40, generator=torch.Generator().manual_seed(0)) * 4
     logits[0, PAD] = logits[1, BOS] = 50.0  # banned even when they would win
     force = torch.tensor([False, False, True, False, False, True])
     reference = torch.log_softmax(logits, dim=-1)
-    best, tokens = _best_next(logits.clone(), force, 5)
+    ids = torch.cat([torch.arange(4), 100 + 7 * torch.arange(36)])  # the specials, then other pieces
+    best, tokens = _best_next(logits.clone(), force, 5, ids)
     for row in range(6):
         if force[row]:
             assert tokens[row, 0] == EOS and best[row, 0] == pytest.approx(
@@ -146,5 +147,5 @@ def test_best_next_tokens_are_the_log_softmax_top_with_bans_and_forced_ends():
         allowed = reference[row].clone()
         allowed[[PAD, BOS]] = float("-inf")
         expected, expected_tokens = allowed.topk(5)
-        assert tokens[row].tolist() == expected_tokens.tolist()
+        assert tokens[row].tolist() == ids[expected_tokens].tolist()
         torch.testing.assert_close(best[row], expected, atol=1e-5, rtol=0)

@@ -3,9 +3,10 @@
 import pytest
 import torch
 
-from nmt.core.vocab import PAD
+from nmt.core.vocab import BOS, EOS, PAD, UNK
 from nmt.model.bahdanau import Seq2Seq, cell_step, count_parameters
 from nmt.model.config import preset
+from nmt.model.search import greedy
 
 VOCAB = 50
 
@@ -191,3 +192,39 @@ def test_cell_step_is_torchs_gru_and_lstm_cell():
     want_h, want_c = lstm(x, (h, c))
     torch.testing.assert_close(new_h, want_h)
     torch.testing.assert_close(new_c, want_c)
+
+
+def test_an_output_vocabulary_scores_its_pieces_and_others_as_unk():
+    """A model whose output layer covers some pieces: logits over those, search emits only those,
+    a target outside them is scored as UNK, and the vocabulary travels with the weights (and
+    checkpoints without one load as the full vocabulary)."""
+    src, src_len, tgt_in = batch()
+    ids = torch.tensor([PAD, UNK, BOS, EOS] + list(range(10, VOCAB, 3)))
+    torch.manual_seed(0)
+    m = Seq2Seq(preset("tiny"), VOCAB, VOCAB, ids).eval()
+    logits, _ = m.logits(src, src_len, tgt_in)
+    assert logits.shape == (3, 6, len(ids))
+    tgt_out = torch.full_like(tgt_in, 13)  # 13 = 10 + 3: in the output vocabulary
+    outside = torch.full_like(tgt_in, 11)
+    unk = torch.full_like(tgt_in, UNK)
+    assert m(src, src_len, tgt_in, outside)[0] == m(src, src_len, tgt_in, unk)[0]
+    assert m(src, src_len, tgt_in, outside)[0] != m(src, src_len, tgt_in, tgt_out)[0]
+    hyps = greedy(m, src, src_len, 8)
+    assert {t for hs in hyps for h in hs for t in h.tokens} <= set(ids.tolist())
+    meta = {
+        "model_config": m.cfg.model_dump(),
+        "src_vocab": VOCAB,
+        "tgt_vocab": VOCAB,
+        "output_vocab": len(ids),
+    }
+    loaded = Seq2Seq.described(meta)
+    loaded.load_state_dict(m.state_dict())
+    assert torch.equal(loaded.output_ids, ids) and torch.equal(
+        loaded.output_rows[outside], loaded.output_rows[unk]
+    )
+    full = model()
+    old = {k: v for k, v in full.state_dict().items() if k != "output_ids"}  # a checkpoint from before
+    full.load_state_dict(old)
+    assert torch.equal(full.output_ids, torch.arange(VOCAB))
+    with pytest.raises(ValueError, match="must start with the special pieces"):
+        Seq2Seq(preset("tiny"), VOCAB, VOCAB, ids[2:])

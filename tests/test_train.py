@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import sentencepiece as spm
 import torch
@@ -85,7 +86,7 @@ def model_tensors(path: Path) -> dict[str, torch.Tensor]:
 
 def test_loss_falls_and_files_are_written(tokenize_dir, tmp_path):
     out = tmp_path / "train"
-    summary = run_train(tokenize_dir, config(max_steps=100, valid_every=50), out)
+    summary = run_train(tokenize_dir, config(max_steps=100, valid_every=50, output_vocabulary="target"), out)
     rows = metrics(out)
     assert [r["step"] for r in rows] == [50, 100]
     assert rows[-1]["train_loss"] < rows[0]["train_loss"] - 0.3
@@ -97,8 +98,18 @@ def test_loss_falls_and_files_are_written(tokenize_dir, tmp_path):
     model, meta = load_model(out / "checkpoints" / "best.pt")
     assert meta["step"] == summary["best_step"]
     assert meta["tokenizer_sha256"] == Tokenizer.load(tokenize_dir).sha256
+    # The output layer scores the specials and the pieces of the training targets, not the joint vocabulary.
+    targets = pq.read_table(tokenize_dir / "train.parquet").column("tgt_ids").combine_chunks().values
+    expected = sorted({0, 1, 2, 3} | set(targets.to_pylist()))
+    assert model.output_ids.tolist() == expected
+    assert (
+        meta["output_vocab"]
+        == len(expected)
+        < meta["tgt_vocab"]
+        == Tokenizer.load(tokenize_dir).tgt_vocab_size
+    )
     # A rerun of a finished training resumes, finds nothing to do, and changes nothing.
-    again = run_train(tokenize_dir, config(max_steps=100, valid_every=50), out)
+    again = run_train(tokenize_dir, config(max_steps=100, valid_every=50, output_vocabulary="target"), out)
     assert again["steps"] == 100 and again["resumed_from_step"] == 100
     assert len(metrics(out)) == len(rows)
 

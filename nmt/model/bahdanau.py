@@ -34,11 +34,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from nmt.core.vocab import PAD
+from nmt.core.vocab import BOS, EOS, PAD, UNK
 from nmt.model.config import ModelConfig
 from nmt.model.loop_linear import LoopLinears
 from nmt.model.output_loss import output_loss
 
+SPECIALS = [PAD, UNK, BOS, EOS]  # the output vocabulary's first rows, so that their ids are its rows too
 Linear = Callable[
     ..., Tensor
 ]  # (x, weight, bias) -> x @ weight.T + bias: F.linear, or LoopLinears in training
@@ -267,11 +268,23 @@ class Decoder(nn.Module):
 class Seq2Seq(nn.Module):
     """Encoder, attention decoder and output layer W_o."""
 
-    def __init__(self, cfg: ModelConfig, src_vocab: int, tgt_vocab: int):
+    def __init__(self, cfg: ModelConfig, src_vocab: int, tgt_vocab: int, output_ids: Tensor | None = None):
+        """`output_ids` [K]: the target pieces the output layer scores (its row r is piece output_ids[r]),
+        the special pieces first; None: every piece of the target vocabulary."""
         super().__init__()
         self.cfg = cfg
         self.src_vocab = src_vocab
         self.tgt_vocab = tgt_vocab
+        if output_ids is None:
+            output_ids = torch.arange(tgt_vocab)
+        if output_ids[: len(SPECIALS)].tolist() != SPECIALS:
+            raise ValueError(f"the output vocabulary must start with the special pieces {SPECIALS}")
+        # Every target piece's output row; pieces outside the output vocabulary score as UNK.
+        self.register_buffer("output_ids", output_ids.long())  # [K]
+        self.register_buffer("output_rows", torch.empty(tgt_vocab, dtype=torch.long), persistent=False)  # [V]
+        self._index_output_rows()
+        self.register_load_state_dict_pre_hook(_full_output_vocabulary)
+        self.register_load_state_dict_post_hook(lambda module, _: module._index_output_rows())
         src_embed = nn.Embedding(src_vocab, cfg.emb_dim, padding_idx=PAD)
         if cfg.tie_embeddings:
             if src_vocab != tgt_vocab or cfg.emb_dim != cfg.maxout_dim:
@@ -285,14 +298,27 @@ class Seq2Seq(nn.Module):
             tgt_embed = nn.Embedding(tgt_vocab, cfg.emb_dim, padding_idx=PAD)
         self.encoder = Encoder(cfg, src_embed)
         self.decoder = Decoder(cfg, tgt_embed)
-        self.output = nn.Linear(cfg.maxout_dim, tgt_vocab)  # W_o
+        self.output = nn.Linear(cfg.maxout_dim, len(output_ids))  # W_o
         if cfg.tie_embeddings:
+            if len(output_ids) != tgt_vocab:
+                raise ValueError("tie_embeddings needs the output layer over the whole target vocabulary")
             self.output.weight = tgt_embed.weight
         # Built without drawing from the generator and registered last, so reset_parameters draws every
         # translation parameter as the model without a head does: the same seed trains the same translation.
         with torch.random.fork_rng(devices=[]):
             self.align_head = AlignHead(cfg) if cfg.align_head else None
         self.reset_parameters()
+
+    @classmethod
+    def described(cls, meta: dict) -> Seq2Seq:
+        """The model a checkpoint's meta or an export's card describes, its weights yet to be loaded."""
+        output = torch.arange(meta.get("output_vocab", meta["tgt_vocab"]))  # output_ids come with the weights
+        return cls(ModelConfig(**meta["model_config"]), meta["src_vocab"], meta["tgt_vocab"], output)
+
+    def _index_output_rows(self) -> None:
+        rows = torch.full((self.tgt_vocab,), UNK, dtype=torch.long, device=self.output_ids.device)
+        rows[self.output_ids] = torch.arange(len(self.output_ids), device=rows.device)
+        self.output_rows.copy_(rows)
 
     def reset_parameters(self) -> None:
         """Uniform(-0.1, 0.1) weights (as OpenNMT-py), zero biases, PAD embeddings at zero."""
@@ -315,7 +341,7 @@ class Seq2Seq(nn.Module):
         return self.decoder.init_state(enc)
 
     def step(self, y_prev: Tensor, state: DecoderState, enc: Encoded) -> tuple[Tensor, DecoderState, Tensor]:
-        """One decoding step: logits [B,V], the new state, attention [B,S]."""
+        """One decoding step: logits [B,K] over output_ids, the new state, attention [B,S]."""
         t, state, attn = self.decoder(self.decoder.embed_inputs(y_prev), state, enc)
         return self.output(t), state, attn
 
@@ -354,13 +380,14 @@ class Seq2Seq(nn.Module):
         ignored), attention [B,T,S], and the alignment head's [B,T,S] (None without a head or align)."""
         forced = self.teacher_force(src, src_len, tgt_in)
         readouts = forced.readouts.flatten(0, 1)  # [B*T,M]
-        loss = output_loss(readouts, self.output.weight, self.output.bias, tgt_out.flatten(), label_smoothing)
+        rows = self.output_rows[tgt_out.flatten()]  # [B*T] the output layer's rows of the words
+        loss = output_loss(readouts, self.output.weight, self.output.bias, rows, label_smoothing)
         if not align or self.align_head is None:
             return loss, forced.attns, None
         return loss, forced.attns, self.head_weights(forced, src, tgt_out)
 
     def logits(self, src: Tensor, src_len: Tensor, tgt_in: Tensor) -> tuple[Tensor, Tensor]:
-        """Teacher-forced logits [B,T,V] and attention [B,T,S] of the decoder inputs tgt_in [B,T]."""
+        """Teacher-forced logits [B,T,K] (K: the output vocabulary) and attention [B,T,S] of tgt_in [B,T]."""
         forced = self.teacher_force(src, src_len, tgt_in)
         return self.output(forced.readouts), forced.attns  # W_o once over all steps
 
@@ -393,13 +420,14 @@ class Seq2Seq(nn.Module):
         # U_o s + V_o E y + b, and C_o h_j: the readout's input is linear in the context.
         base = self.decoder.readout(torch.cat([forced.queries, forced.embs, no_context], dim=-1))  # [B,T,2M]
         per_source = enc.states @ self.decoder.readout.weight[:, -ctx_dim:].T  # [B,S,2M]
-        chunk = max(1, max_elements // (batch * length * self.tgt_vocab))  # target steps at once
+        chunk = max(1, max_elements // (batch * length * self.output.out_features))  # target steps at once
         loglik = []
         for i in range(0, steps, chunk):
             pre = base[:, i : i + chunk, None, :] + per_source[:, None]  # [B,t,S,2M]
             t = pre.unflatten(-1, (-1, 2)).amax(dim=-1)  # [B,t,S,M]
             logp = torch.log_softmax(self.output(t).float(), dim=-1)  # [B,t,S,V]
-            word = tgt_out[:, i : i + chunk, None, None].expand(-1, -1, length, 1)  # [B,t,S,1]
+            word = self.output_rows[tgt_out[:, i : i + chunk, None, None]]  # [B,t,1,1] rows of the words
+            word = word.expand(-1, -1, length, 1)  # [B,t,S,1]
             loglik.append(logp.gather(-1, word).squeeze(-1))  # [B,t,S]
         prior = forced.attns.float().clamp_min(torch.finfo(torch.float32).tiny).log()  # [B,T,S]
         scores = (prior + torch.cat(loglik, dim=1)).masked_fill(~enc.mask[:, None], float("-inf"))
@@ -421,6 +449,11 @@ def cell_step(
     i, f, g, o = (gates_x + gates_h).chunk(4, dim=1)
     c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
     return torch.sigmoid(o) * torch.tanh(c), c
+
+
+def _full_output_vocabulary(module: Seq2Seq, state: dict, prefix: str, *_) -> None:
+    """Checkpoints from before output vocabularies scored every target piece."""
+    state.setdefault(prefix + "output_ids", torch.arange(module.tgt_vocab))
 
 
 def _at_least_fp32(x: Tensor) -> torch.dtype:

@@ -28,7 +28,6 @@ import torch
 from nmt.core.atomic import atomic_path, file_sha256
 from nmt.core.rundir import RunDir
 from nmt.model.bahdanau import Seq2Seq
-from nmt.model.config import ModelConfig
 
 FORMAT = "nmt-checkpoint/1"
 
@@ -103,7 +102,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Se
     """Build the Seq2Seq a checkpoint describes and load its weights: (model in eval mode, meta)."""
     checkpoint = load_checkpoint(path, map_location=device)
     meta = checkpoint["meta"]
-    model = Seq2Seq(ModelConfig(**meta["model_config"]), meta["src_vocab"], meta["tgt_vocab"])
+    model = Seq2Seq.described(meta)
     model.load_state_dict(checkpoint["model"])
     return model.to(device).eval(), meta
 

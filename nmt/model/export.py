@@ -30,7 +30,6 @@ from nmt.core.atomic import file_sha256, read_json, write_json
 from nmt.core.rundir import EXPORT_CARD, RunDir, run_languages
 from nmt.model.bahdanau import Seq2Seq
 from nmt.model.checkpoint import checkpoint_id, find_checkpoint, load_checkpoint
-from nmt.model.config import ModelConfig
 
 FORMAT = "nmt-export/1"
 CARD = EXPORT_CARD
@@ -64,7 +63,7 @@ def export_model(run_dir: str | os.PathLike, out_dir: str | os.PathLike) -> dict
     ckpt = find_checkpoint(run.root)
     checkpoint = load_checkpoint(ckpt)
     meta = checkpoint["meta"]
-    model = Seq2Seq(ModelConfig(**meta["model_config"]), meta["src_vocab"], meta["tgt_vocab"])
+    model = Seq2Seq.described(meta)
     model.load_state_dict(checkpoint["model"])
     tokenizers = sorted(run.tokenize.glob("*.model"))
     if not tokenizers:
@@ -89,6 +88,7 @@ def export_model(run_dir: str | os.PathLike, out_dir: str | os.PathLike) -> dict
             "model_config": meta["model_config"],
             "src_vocab": meta["src_vocab"],
             "tgt_vocab": meta["tgt_vocab"],
+            "output_vocab": meta.get("output_vocab", meta["tgt_vocab"]),
             "tokenizer_sha256": meta.get("tokenizer_sha256"),
             "scores": report.get("scores", {}),
             "source": {
@@ -139,6 +139,6 @@ def load_export(
                 f"{folder / name}: sha256 {digest[:12]}... differs from {CARD}'s {info['sha256'][:12]}...: "
                 "the export is damaged or was changed; export it again"
             )
-    model = Seq2Seq(ModelConfig(**card["model_config"]), card["src_vocab"], card["tgt_vocab"])
+    model = Seq2Seq.described(card)
     load_weights(model, str(folder / WEIGHTS))
     return model.to(device).eval(), card

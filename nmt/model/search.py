@@ -113,23 +113,25 @@ def _limits(max_len: int | Tensor, batch: int, device: torch.device) -> Tensor:
     return torch.full((batch,), int(max_len), dtype=torch.long, device=device)  # [B]
 
 
-def _best_next(logits: Tensor, force_eos: Tensor, n: int) -> tuple[Tensor, Tensor]:
-    """The n best next tokens of each row of logits [N,V] and their log-probabilities: [N,n] each.
+def _best_next(logits: Tensor, force_eos: Tensor, n: int, ids: Tensor) -> tuple[Tensor, Tensor]:
+    """The n best next tokens of each row of logits [N,K] over the pieces ids [K], and their
+    log-probabilities: [N,n] each.
 
-    PAD and BOS are banned, and rows where force_eos [N] may only end (EOS, then -inf). The
-    log-softmax is monotonic within a row, so the best tokens are the best logits, and only those
-    n get the row's log-normaliser subtracted: no [N,V] log-probability tensor is written.
+    PAD and BOS are banned (the special pieces are their own columns), and rows where force_eos [N]
+    may only end (EOS, then -inf). The log-softmax is monotonic within a row, so the best tokens are
+    the best logits, and only those n get the row's log-normaliser subtracted: no [N,K]
+    log-probability tensor is written.
     """
-    scores = logits.float()  # [N,V]
-    norm = torch.logsumexp(scores, dim=-1, keepdim=True)  # [N,1] over the whole vocabulary
+    scores = logits.float()  # [N,K]
+    norm = torch.logsumexp(scores, dim=-1, keepdim=True)  # [N,1] over the whole output vocabulary
     scores[:, PAD] = float("-inf")  # in place: the logits are not read again
     scores[:, BOS] = float("-inf")
     if bool(force_eos.any()):
         eos = scores[:, EOS].clone()  # [N]
         scores[force_eos] = float("-inf")
         scores[:, EOS] = torch.where(force_eos, eos, scores[:, EOS])
-    best, tokens = scores.topk(n, dim=-1)  # [N,n] each, best first
-    return best - norm, tokens
+    best, columns = scores.topk(n, dim=-1)  # [N,n] each, best first
+    return best - norm, ids[columns]
 
 
 @torch.inference_mode()
@@ -149,7 +151,7 @@ def greedy(model: Seq2Seq, src: Tensor, src_len: Tensor, max_len: int | Tensor) 
     length = torch.zeros(batch, dtype=torch.long, device=device)  # [B] tokens before EOS
     for t in range(steps):
         logits, state, attn = model.step(y, state, enc)  # [b,V], _, [b,S]
-        best, y = _best_next(logits, limit[rows] == t, 1)  # [b,1] each
+        best, y = _best_next(logits, limit[rows] == t, 1, model.output_ids)  # [b,1] each
         best, y = best.squeeze(1), y.squeeze(1)  # [b]
         logprob[rows] += best
         out_tok[rows, t] = y
@@ -212,8 +214,8 @@ def beam_search(
         n = rows.numel()
         at_limit = limit[rows] == t  # [b]
         # A sentence's best 2K continuations are among each beam's best 2K next tokens.
-        next_lp, next_tok = _best_next(logits, at_limit.repeat_interleave(k), min(2 * k, logits.size(-1)))
-        width = next_lp.size(1)  # 2K (or the whole vocabulary, if smaller)
+        width = min(2 * k, logits.size(-1))  # 2K (or the whole output vocabulary, if smaller)
+        next_lp, next_tok = _best_next(logits, at_limit.repeat_interleave(k), width, model.output_ids)
         cand = (alive.view(-1, 1) + next_lp).view(n, k * width)  # [b,K*2K]
         top_v, top_i = cand.topk(2 * k, dim=-1)  # [b,2K] best first
         origin = torch.div(top_i, width, rounding_mode="floor")  # [b,2K] beam it extends

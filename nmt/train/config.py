@@ -64,6 +64,13 @@ class TrainConfig(BaseModel):
     subword_sampling: bool = Field(
         False, description="epoch e reads sampled/train-<e % K>.parquet (tokenize sampled_copies=K)"
     )
+    output_vocabulary: Literal["full", "target"] = Field(
+        "full",
+        description="full: the output layer scores every target piece; target: only the pieces that occur "
+        "in the training targets (of a joint vocabulary, the target language's: Multi30k en 3,896 of 8,000), "
+        "1.10x faster training, lower loss per step, and less effect of guided alignment on the attention "
+        "at the same weight. tie_embeddings and subword_sampling use full",
+    )
     guided_alignment: float = Field(
         GUIDED_WEIGHT,
         ge=0,

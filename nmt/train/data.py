@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from nmt.core.atomic import atomic_path, read_json, write_json
+from nmt.model.bahdanau import SPECIALS
 from nmt.model.batching import TokenData
 from nmt.text.tokenization import SAMPLED_DIR, iter_tokens
 from nmt.train.distributed import Distributed
@@ -185,3 +186,12 @@ def sampled_epochs(
         return data
 
     return read
+
+
+def target_pieces(data: TokenData, vocab_size: int, chunk: int = 1 << 24) -> np.ndarray:
+    """The piece ids that occur in data's targets and the special pieces, sorted: an output vocabulary."""
+    seen = np.zeros(vocab_size, bool)
+    seen[SPECIALS] = True  # ids 0-3: the smallest, so they come first
+    for start in range(0, len(data.tgt_values), chunk):
+        seen[data.tgt_values[start : start + chunk]] = True
+    return np.flatnonzero(seen)

@@ -76,6 +76,7 @@ def run_train(
                     "resolved_model": trainer.model.cfg.model_dump(),
                     "src_vocab": trainer.model.src_vocab,
                     "tgt_vocab": trainer.model.tgt_vocab,
+                    "output_vocab": trainer.model.output.out_features,
                     "tokenizer_sha256": trainer.tokenizer.sha256,
                     "world_size": ddp.world,
                 },

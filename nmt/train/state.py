@@ -25,6 +25,7 @@ def meta(trainer: Trainer) -> dict[str, Any]:
         "model_config": trainer.model.cfg.model_dump(),
         "src_vocab": trainer.model.src_vocab,
         "tgt_vocab": trainer.model.tgt_vocab,
+        "output_vocab": trainer.model.output.out_features,
         "tokenizer_sha256": trainer.tokenizer.sha256,
         "train_config": trainer.cfg.model_dump(),
         "step": p.step,

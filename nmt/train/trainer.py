@@ -29,7 +29,7 @@ from nmt.model.batching import BatchStream, make_batch
 from nmt.model.guided import guide_targets, guided_alignment_loss
 from nmt.text.tokenization import Tokenizer
 from nmt.train.config import TrainConfig, build_optimizer
-from nmt.train.data import sampled_epochs, token_arrays
+from nmt.train.data import sampled_epochs, target_pieces, token_arrays
 from nmt.train.distributed import Distributed
 from nmt.train.progress import Progress
 from nmt.train.schedule import LRSchedule
@@ -57,9 +57,11 @@ class Trainer:
         self.train_data = token_arrays(self.tokenize_dir, "train", Path(cache_dir), ddp)
 
         torch.manual_seed(cfg.seed)
-        self.model = Seq2Seq(
-            cfg.architecture(), self.tokenizer.src_vocab_size, self.tokenizer.tgt_vocab_size
-        ).to(self.device)
+        arch, tgt_vocab = cfg.architecture(), self.tokenizer.tgt_vocab_size
+        output_ids = None
+        if cfg.output_vocabulary == "target" and not (arch.tie_embeddings or cfg.subword_sampling):
+            output_ids = torch.from_numpy(target_pieces(self.train_data, tgt_vocab))
+        self.model = Seq2Seq(arch, self.tokenizer.src_vocab_size, tgt_vocab, output_ids).to(self.device)
         self.train_model: torch.nn.Module = self.model
         if ddp.world > 1:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
