@@ -13,7 +13,10 @@ H = encoder size per direction, D = decoder size, A = attention size, E = embedd
     p(y_i)= softmax(W_o t_i)
 
 Attention is scored with the previous decoder state s_{i-1}: the paper's order. Options that
-change the model are explicit in ModelConfig and never silent:
+change the model are explicit (ModelConfig, and the output vocabulary) and never silent:
+
+- output_ids (a constructor argument, from training's output_vocabulary="target"): the output layer
+  scores only these target pieces, the specials first; a piece outside them scores as UNK.
 
 - align_head: a second attention b_ij, scored once the target word y_i is known, that only
   guided alignment trains (AlignHead below); the translation never reads it.
@@ -40,9 +43,8 @@ from nmt.model.loop_linear import LoopLinears
 from nmt.model.output_loss import output_loss
 
 SPECIALS = [PAD, UNK, BOS, EOS]  # the output vocabulary's first rows, so that their ids are its rows too
-Linear = Callable[
-    ..., Tensor
-]  # (x, weight, bias) -> x @ weight.T + bias: F.linear, or LoopLinears in training
+# (x, weight, bias) -> x @ weight.T + bias: F.linear, or in training's decoder loop LoopLinears
+Linear = Callable[..., Tensor]
 
 
 @dataclass
