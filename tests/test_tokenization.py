@@ -172,9 +172,11 @@ def test_idempotent_and_reruns_on_change(corpus, tmp_path):
     cfg = TokenizeConfig(**SMALL)
     first = run_tokenize(corpus[0], cfg, tmp_path)
     stamps = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
+    (tmp_path / ".spm-input-killed").mkdir()  # what a run killed while sentencepiece trained leaves
+    (tmp_path / ".spm-input-killed" / "sentences.txt").write_text("a killed run's training text\n")
     second = run_tokenize(corpus[0], cfg, tmp_path)
     assert second["skipped"] and not first["skipped"]
-    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == stamps
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == stamps  # and the scratch is gone
     (tmp_path / "valid.parquet").unlink()  # a missing output forces a rerun
     assert not run_tokenize(corpus[0], cfg, tmp_path)["skipped"]
     separate = run_tokenize(corpus[0], TokenizeConfig(**SMALL, joint=False), tmp_path)

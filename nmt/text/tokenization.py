@@ -42,6 +42,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -68,6 +69,7 @@ JOINT_MODEL = "spm"
 SRC_MODEL = "src"
 TGT_MODEL = "tgt"
 SAMPLED_DIR = "sampled"
+SCRATCH = ".spm-input-"  # sentencepiece's training text, in a folder a killed run leaves behind
 
 
 class TokenizeConfig(BaseModel):
@@ -114,8 +116,10 @@ def run_tokenize(pairs_path: Path, cfg: TokenizeConfig, out_dir: Path, cluster: 
     pairs_path, out_dir = Path(pairs_path), Path(out_dir)
     pairs_sha256 = file_sha256(pairs_path)
     fingerprint = _fingerprint(pairs_sha256, cfg)
-    if out_dir.is_dir():
-        remove_temporaries(out_dir)  # of a killed run: this process holds the folder now
+    if out_dir.is_dir():  # a killed run's temporaries: this process holds the folder now
+        remove_temporaries(out_dir)
+        for scratch in out_dir.glob(f"{SCRATCH}*"):
+            shutil.rmtree(scratch, ignore_errors=True)
     done = _completed(out_dir, fingerprint)
     if done is not None:
         log.info("tokenize: %s is up to date, nothing to do", out_dir)
@@ -141,7 +145,7 @@ def run_tokenize(pairs_path: Path, cfg: TokenizeConfig, out_dir: Path, cluster: 
     train_seconds = 0.0
     spm_sentences: dict[str, int] = {}
     for name, columns in sides.items():
-        with tempfile.TemporaryDirectory(prefix=".spm-input-", dir=out_dir) as scratch:
+        with tempfile.TemporaryDirectory(prefix=SCRATCH, dir=out_dir) as scratch:
             path = Path(scratch) / "sentences.txt"
             count = spm_training.write_sentences(
                 pairs, columns, "train", cfg.input_sentence_size, cfg.seed, cfg.shuffle_input_sentence, path
