@@ -150,7 +150,7 @@ def greedy(model: Seq2Seq, src: Tensor, src_len: Tensor, max_len: int | Tensor) 
     out_attn = torch.zeros(batch, steps, src_max, device=device)  # [B,T,S]
     length = torch.zeros(batch, dtype=torch.long, device=device)  # [B] tokens before EOS
     for t in range(steps):
-        logits, state, attn = model.step(y, state, enc)  # [b,V], _, [b,S]
+        logits, state, attn = model.step(y, state, enc)  # [b,V_out] over output_ids, _, [b,S]
         best, y = _best_next(logits, limit[rows] == t, 1, model.output_ids)  # [b,1] each
         best, y = best.squeeze(1), y.squeeze(1)  # [b]
         logprob[rows] += best
@@ -210,7 +210,7 @@ def beam_search(
     src_len_l = src_len.tolist()
     rank = torch.arange(2 * k, device=device)  # [2K]
     for t in range(steps):
-        logits, state, attn = model.step(y, state, enc)  # [b*K,V], _, [b*K,S]
+        logits, state, attn = model.step(y, state, enc)  # [b*K,V_out] over output_ids, _, [b*K,S]
         n = rows.numel()
         at_limit = limit[rows] == t  # [b]
         # A sentence's best 2K continuations are among each beam's best 2K next tokens.
