@@ -1,6 +1,6 @@
 """Benchmark training speed: target tokens per second and peak memory, `base` on Multi30k de-en.
 
-Each variant (CPU fp32, CPU bf16 autocast, and CUDA fp32/bf16 where a GPU is present) runs the
+Each variant (CPU fp32, CPU bf16 products, and CUDA fp32/bf16 autocast where a GPU is present) runs the
 train stage's own steps (nmt.train.trainer.Trainer) in a fresh child process for a fixed time, after 3
 untimed warm-up steps, so the peak memory (max RSS on CPU, max allocated on CUDA) belongs to
 that variant alone. Tokens per second counts real target tokens (pieces + EOS).
@@ -53,6 +53,7 @@ from nmt.core.cores import usable_cores  # noqa: E402
 from nmt.core.schema import PAIRS  # noqa: E402
 from nmt.model.bahdanau import count_parameters  # noqa: E402
 from nmt.model.batching import DataPosition, TokenData, plan_epoch  # noqa: E402
+from nmt.model.bf16_matmul import has_bf16_matrix_units  # noqa: E402
 from nmt.text.tokenization import TokenizeConfig, run_tokenize  # noqa: E402
 from nmt.train.config import TrainConfig  # noqa: E402
 from nmt.train.distributed import Distributed  # noqa: E402
@@ -334,7 +335,7 @@ def main() -> None:
 
     started = time.monotonic()
     tokenize_dir()  # build the fixture once, outside the timed children
-    variants = ["cpu-fp32", "cpu-bf16", "cpu-fp32-inputfeed"]
+    variants = ["cpu-fp32", "cpu-bf16", "cpu-fp32-inputfeed", "cpu-bf16-inputfeed"]
     if torch.cuda.is_available():
         variants += ["cuda-fp32", "cuda-bf16"]
     results = []
@@ -353,7 +354,7 @@ def main() -> None:
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
     by = {r["variant"]: r for r in results}
     same_run = peer(args.peer, seconds, usable_cores()) if args.peer else None
-    feeding = by["cpu-fp32-inputfeed"]["tokens_per_s"]
+    feeding, feeding_bf16 = by["cpu-fp32-inputfeed"]["tokens_per_s"], by["cpu-bf16-inputfeed"]["tokens_per_s"]
     cfg = train_config("cpu", False, args.batch_tokens)
     report = {
         "cpu_fp32_tokens_per_s": by["cpu-fp32"]["tokens_per_s"],
@@ -369,8 +370,12 @@ def main() -> None:
             for key in ("tokens_per_s", "peak_memory_gib", "matmul_utilization")
         },
         "cpu_fp32_input_feeding_tokens_per_s": feeding,
+        "cpu_bf16_input_feeding_tokens_per_s": feeding_bf16,
         "opennmt_same_run_tokens_per_s": same_run and same_run["tokens_per_s"],
         "input_feeding_vs_opennmt_same_run": same_run and round(feeding / same_run["tokens_per_s"], 2),
+        "input_feeding_bf16_vs_opennmt_same_run": same_run
+        and round(feeding_bf16 / same_run["tokens_per_s"], 2),
+        "cpu_bf16_matrix_units": has_bf16_matrix_units(),
         "input_feeding_vs_best_peer_in_notes": round(feeding / max(PEERS.values()), 2),
         "peers_cpu_tokens_per_s_in_notes": PEERS,
         "cpu": cpu_model(),
@@ -379,8 +384,9 @@ def main() -> None:
             "preset": cfg.preset,
             "model": cfg.architecture().model_dump(),
             "variants": "cpu-fp32 and cpu-bf16: base as above (output layer over all 8,000 pieces); "
-            "cpu-fp32-inputfeed: base with input feeding and the output layer over the target pieces "
-            "(output_vocabulary='target'), the peers' configuration",
+            "cpu-fp32-inputfeed and cpu-bf16-inputfeed: base with input feeding and the output layer over "
+            "the target pieces (output_vocabulary='target'), the peers' configuration. bf16 on a CPU: "
+            "TrainConfig.bf16, the decoder's and output layer's products in bf16 (nmt.model.bf16_matmul)",
             "batch_tokens": args.batch_tokens,
             "optimizer": "adam",
             "lr": cfg.lr,
@@ -413,6 +419,7 @@ def main() -> None:
     if same_run:
         print(f"{same_run['variant']:<20} {same_run['tokens_per_s']:>10.0f}")
         print(f"input feeding / {PEER}, same run: {report['input_feeding_vs_opennmt_same_run']:.2f}x")
+        print(f"  with bf16 products: {report['input_feeding_bf16_vs_opennmt_same_run']:.2f}x")
     for name, rate in PEERS.items():
         print(f"{name:<18} {rate:>6} (peer, from the notes: another day)")
     print(f"wrote {RESULT}")

@@ -1,15 +1,18 @@
 """Translation speed and memory: greedy and beam search on Multi30k test_2016_flickr.
 
     python benchmarks/translate.py RUN_DIR [--quick] [--device cpu] [--batch-tokens 4000]
+        [--precision fp32 bf16]
     python benchmarks/translate.py RUN_DIR --memory 1000 100000 [--quick]
 
 The speed mode loads the run's model (timed on its own), translates the German side of
-test_2016_flickr with each beam size and reports sentences/s and target tokens/s (EOS not
-counted; best of --repeat runs), with the batch settings and the peak memory (process RSS;
-CUDA peak allocation on a GPU). The memory mode runs a whole translate job (documents of 100
-sentences each, drawn from the corpus and numbered so all are distinct) in a fresh process per
-size and reports its peak RSS, to show that memory does not grow with the number of documents. Results go to
-benchmarks/results/translate.json (merged by key, so the two modes can be run separately).
+test_2016_flickr with each beam size and precision (bf16: DecodeConfig.bf16, by default where the CPU
+has bf16 matrix units or on a GPU) and reports sentences/s and target tokens/s (EOS not counted; best
+of --repeat runs), BLEU against the English side (sacrebleu's default 13a), the batch settings and the
+peak memory (process RSS; CUDA peak allocation on a GPU). The memory mode runs a whole translate job
+(documents of 100 sentences each, drawn from the corpus and numbered so all are distinct) in a fresh
+process per size and reports its peak RSS, to show that memory does not grow with the number of
+documents. Results go to benchmarks/results/translate.json (merged by key, so the two modes can be
+run separately).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ sys.path.insert(0, os.path.dirname(_HERE))
 
 import argparse  # noqa: E402
 import gzip  # noqa: E402
+import itertools  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import resource  # noqa: E402
@@ -33,12 +37,14 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import sacrebleu  # noqa: E402
 import torch  # noqa: E402
 
 from benchmarks.machine import cpu_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
+from nmt.model.bf16_matmul import has_bf16_matrix_units  # noqa: E402
 from nmt.model.search import DECODE_DEFAULTS, DecodeConfig  # noqa: E402
 from nmt.translate.config import TranslateConfig  # noqa: E402
 from nmt.translate.job import translate_job  # noqa: E402
@@ -63,28 +69,36 @@ def read_corpus(path: Path, limit: int | None) -> list[str]:
 
 
 def speed(args: argparse.Namespace) -> dict:
-    """Model load time, then sentences/s and target tokens/s per beam size."""
+    """Model load time, then sentences/s, target tokens/s and BLEU per beam size and precision."""
     sentences = read_corpus(args.corpus, 100 if args.quick else None)
+    reference = reference_path(args.corpus)
+    references = read_corpus(reference, len(sentences)) if reference else None
     started = time.perf_counter()
     translator = Translator.load(args.run_dir, args.device)
     load_seconds = time.perf_counter() - started
     translator.translate(sentences[:8], DecodeConfig(beam=1, batch_tokens=args.batch_tokens))  # warm-up
     runs = {}
-    for beam in args.beams:
+    for beam, precision in itertools.product(args.beams, args.precision):
         if translator.device.type == "cuda":
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
         seconds = float("inf")
+        decode = DecodeConfig(
+            beam=beam, batch_tokens=args.batch_tokens, alpha=args.alpha, bf16=precision == "bf16"
+        )
         for _ in range(args.repeat):  # the machine is shared: keep the best of a few runs
             started = time.perf_counter()
-            decode = DecodeConfig(beam=beam, batch_tokens=args.batch_tokens, alpha=args.alpha)
             results = translator.translate(sentences, decode)
             if translator.device.type == "cuda":
                 torch.cuda.synchronize()
             seconds = min(seconds, time.perf_counter() - started)
         tgt_tokens = sum(len(r.tgt_ids) for r in results)
-        runs[f"beam{beam}"] = {
+        hypotheses = [r.translation for r in results]
+        name = f"beam{beam}" + ("" if precision == "fp32" else f"_{precision}")
+        runs[name] = {
             "beam": beam,
+            "precision": precision,
+            "bleu": round(sacrebleu.corpus_bleu(hypotheses, [references]).score, 2) if references else None,
             "seconds": round(seconds, 3),
             "sentences_per_s": round(len(sentences) / seconds, 1),
             "tgt_tokens_per_s": round(tgt_tokens / seconds, 1),
@@ -95,7 +109,7 @@ def speed(args: argparse.Namespace) -> dict:
             if translator.device.type == "cuda"
             else None,
         }
-        print(f"beam {beam}: {runs[f'beam{beam}']}", flush=True)
+        print(f"{name}: {runs[name]}", flush=True)
     return {
         "run_dir": str(args.run_dir),
         "model_id": translator.model_id,
@@ -106,8 +120,16 @@ def speed(args: argparse.Namespace) -> dict:
         "alpha": args.alpha,
         "repeat": args.repeat,
         "model_load_seconds": round(load_seconds, 3),
+        "reference": str(reference) if reference else None,
+        "bf16_matrix_units": has_bf16_matrix_units(),
         "runs": runs,
     }
+
+
+def reference_path(corpus: Path) -> Path | None:
+    """The English side next to a German test file (test_2016_flickr.de.gz -> .en.gz), if there is one."""
+    reference = corpus.with_name(corpus.name.replace(".de", ".en"))
+    return reference if reference != corpus and reference.exists() else None
 
 
 def memory_child(args: argparse.Namespace) -> None:
@@ -180,6 +202,13 @@ def main() -> None:
     parser.add_argument("--batch-tokens", type=int, default=DECODE_DEFAULTS.batch_tokens)
     parser.add_argument("--alpha", type=float, default=DECODE_DEFAULTS.alpha)
     parser.add_argument("--beams", type=int, nargs="+", default=[1, DECODE_DEFAULTS.beam])
+    parser.add_argument(
+        "--precision",
+        nargs="+",
+        choices=["fp32", "bf16"],
+        default=["fp32", "bf16"] if has_bf16_matrix_units() or torch.cuda.is_available() else ["fp32"],
+        help="speed mode: decode in these (bf16: DecodeConfig.bf16); default fp32, and bf16 where it pays",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="speed mode: best of this many runs")
     parser.add_argument("--corpus", type=Path, default=CORPUS)
     parser.add_argument("--memory", type=int, nargs="*", help="sentence counts for the memory mode")
@@ -212,9 +241,9 @@ def main() -> None:
     merged = json.loads(args.out.read_text()) if args.out.exists() else {}
     merged[key + ("_quick" if args.quick else "")] = result
     if key == "speed" and not args.quick:  # the headline: sentences/s per beam, and the machine
-        runs = result["runs"].values()
         merged.update(
-            {f"beam{r['beam']}_sentences_per_s": r["sentences_per_s"] for r in runs}, cpu=result["cpu"]
+            {f"{name}_sentences_per_s": r["sentences_per_s"] for name, r in result["runs"].items()},
+            cpu=result["cpu"],
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(merged, indent=2) + "\n")

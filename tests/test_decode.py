@@ -5,9 +5,18 @@ import pytest
 import torch
 
 from nmt.core.vocab import BOS, EOS, PAD
+from nmt.model import bf16_matmul
 from nmt.model.bahdanau import Seq2Seq
 from nmt.model.config import preset
-from nmt.model.search import _best_next, beam_search, greedy, length_limit, length_penalty
+from nmt.model.search import (
+    DecodeConfig,
+    _best_next,
+    beam_search,
+    greedy,
+    length_limit,
+    length_penalty,
+    search,
+)
 
 VOCAB = 40
 
@@ -149,3 +158,21 @@ def test_best_next_tokens_are_the_log_softmax_top_with_bans_and_forced_ends():
         expected, expected_tokens = allowed.topk(5)
         assert tokens[row].tolist() == ids[expected_tokens].tolist()
         torch.testing.assert_close(best[row], expected, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_bf16_products_decode_as_fp32_within_rounding(beam):
+    """DecodeConfig(bf16=True): the steps' products in bf16; each step's logits within bf16's rounding
+    of fp32's, and on this batch the same translations."""
+    model = make_model(3)
+    src, src_len = make_batch(seed=3)
+    with torch.inference_mode():
+        enc = model.encode(src, src_len)
+        y = torch.full((len(src),), BOS)
+        want, _, _ = model.step(y, model.init_state(enc), enc)
+        got, _, _ = model.step(y, model.init_state(enc), enc, bf16_matmul.Linears())
+    assert got.dtype == torch.float32 and not torch.equal(got, want)
+    torch.testing.assert_close(got, want, rtol=5e-2, atol=5e-2)
+    fp32 = search(model, src, src_len, DecodeConfig(beam=beam, max_len_b=4))
+    bf16 = search(model, src, src_len, DecodeConfig(beam=beam, max_len_b=4, bf16=True))
+    assert [h[0].tokens for h in bf16] == [h[0].tokens for h in fp32]

@@ -57,3 +57,20 @@ def test_plain_linear_without_autograd_and_bf16_autocast_like_nn_linear():
     assert [g.dtype for g in got] == [torch.float32] * 3
     for g, w in zip(got, want, strict=True):
         torch.testing.assert_close(g, w, rtol=2e-2, atol=2e-2)
+
+
+def test_bf16_products_give_fp32_results_and_gradients_close_to_fp32s():
+    """LoopLinears(bf16): the same recurrence with bf16-rounded operands, outputs and every gradient fp32,
+    within bf16's rounding of the fp32 ones; the deferred weight gradient still sums over all steps."""
+    x, w_in, b_in, w_rec = leaves(torch.float32)
+    w_rec = w_rec.detach().requires_grad_()
+    out = recurrence(LoopLinears(torch.bfloat16), x, w_in, b_in, w_rec)
+    ref = recurrence(F.linear, x, w_in, b_in, w_rec)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, ref, rtol=3e-2, atol=3e-2)
+    assert (out - ref).abs().max() > 0  # the products were bf16
+    got = torch.autograd.grad(out.sum(), (x, w_in, b_in, w_rec))
+    want = torch.autograd.grad(ref.sum(), (x, w_in, b_in, w_rec))
+    assert [g.dtype for g in got] == [torch.float32] * 4
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=5e-2, atol=5e-2)

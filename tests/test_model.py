@@ -228,3 +228,39 @@ def test_an_output_vocabulary_scores_its_pieces_and_others_as_unk():
     assert torch.equal(full.output_ids, torch.arange(VOCAB))
     with pytest.raises(ValueError, match="must start with the special pieces"):
         Seq2Seq(preset("tiny"), VOCAB, VOCAB, ids[2:])
+
+
+def test_context_gradients_are_bmms():
+    """The context's hand-written backward (the annotations' gradient as a broadcast) is the product's."""
+    from nmt.model.bahdanau import _Context
+
+    g = torch.Generator().manual_seed(2)
+    weights = torch.rand(3, 5, generator=g, dtype=torch.float64).softmax(-1).requires_grad_()
+    states = torch.randn(3, 5, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(_Context.apply, (weights, states))
+    torch.testing.assert_close(_Context.apply(weights, states), torch.bmm(weights[:, None], states)[:, 0])
+
+
+@pytest.mark.parametrize("overrides", [{}, {"input_feeding": True}], ids=["paper", "feeding"])
+def test_bf16_products_train_the_same_model_within_rounding(overrides):
+    """matmul_dtype=bf16 (training's bf16 on a CPU): the loss and every gradient are fp32 and within
+    bf16's rounding of the fp32 pass's."""
+    src, src_len, tgt_in = batch()
+    tgt_out = torch.roll(tgt_in, -1, dims=1)
+    m = model(**overrides).train()
+    runs = []
+    for dtype in (None, torch.bfloat16):
+        torch.manual_seed(5)  # the same dropout masks
+        m.zero_grad()
+        loss, _, _ = m(src, src_len, tgt_in, tgt_out, matmul_dtype=dtype)
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in m.named_parameters() if p.grad is not None}
+        runs.append((loss.detach(), grads))
+    (loss32, grads32), (loss16, grads16) = runs
+    assert loss16.dtype == torch.float32 and loss16 != loss32
+    torch.testing.assert_close(loss16, loss32, rtol=1e-2, atol=0)
+    assert grads16.keys() == grads32.keys()
+    for name, grad in grads16.items():
+        assert grad.dtype == torch.float32
+        cosine = torch.nn.functional.cosine_similarity(grad.flatten(), grads32[name].flatten(), dim=0)
+        assert cosine > 0.99, name

@@ -64,3 +64,20 @@ def test_bf16_autocast_computes_the_products_in_bf16_and_the_loss_in_fp32():
     exact = torch.autograd.grad(reference(x, weight, bias, targets, 0.1), (x, weight, bias))
     for g, e in zip(grads, exact, strict=True):
         assert (g - e).abs().max() < 0.05 * e.abs().max()
+
+
+@pytest.mark.parametrize("rows", [1, 5, 100], ids=lambda r: f"{r}rows")
+def test_bf16_products_pad_the_tokens_and_keep_the_loss_and_gradients_fp32(rows):
+    """dtype=bf16 (a CPU run's bf16): the tokens are padded to a multiple of bf16_matmul.ROWS and the
+    chunks to whole multiples, the padding adds nothing, and all comes back fp32 for the 23 real tokens."""
+    x, weight, bias, targets = inputs(torch.float32)
+    want = reference(x, weight, bias, targets, 0.1)
+    want_grads = torch.autograd.grad(want, (x, weight, bias))
+    got = output_loss(x, weight, bias, targets, 0.1, chunk_elements=rows * VOCAB, dtype=torch.bfloat16)
+    got_grads = torch.autograd.grad(got, (x, weight, bias))
+    assert got.dtype == torch.float32 and [g.dtype for g in got_grads] == [torch.float32] * 3
+    assert got_grads[0].shape == x.shape
+    torch.testing.assert_close(got, want, rtol=1e-2, atol=0)
+    for g, w in zip(got_grads, want_grads, strict=True):
+        torch.testing.assert_close(g, w, rtol=5e-2, atol=5e-2)
+    assert got_grads[0][[4, 17, 22]].abs().max() == 0

@@ -30,7 +30,7 @@ change the model are explicit (ModelConfig, and the output vocabulary) and never
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
@@ -55,10 +55,21 @@ class Encoded:
     keys: Tensor  # [B,S,K] h_j projected for scoring (U_a h_j for Bahdanau)
     mask: Tensor  # [B,S] bool, True at real source tokens
     bwd_1: Tensor  # [B,H] the backward RNN's final state, which initialises the decoder
+    scratch: list[Tensor] = field(default_factory=list)  # decoding's reused [B,S,A] energies buffer
 
     def select(self, idx: Tensor) -> Encoded:
         """Reorder or repeat the batch rows (beam search)."""
-        return Encoded(self.states[idx], self.keys[idx], self.mask[idx], self.bwd_1[idx])
+        return Encoded(self.states[idx], self.keys[idx], self.mask[idx], self.bwd_1[idx], self.scratch)
+
+    def energies_buffer(self) -> Tensor:
+        """A [B,S,A] tensor like keys for attention's energies, one buffer shared by the selected batches.
+
+        Decoding's steps each need one; made anew, a block this size (8 MB at 160 x 25 x 512) is mapped
+        fresh by the C allocator and page-faulted in at every step: a quarter of a beam search's time.
+        """
+        if not self.scratch or self.scratch[0].numel() < self.keys.numel():
+            self.scratch[:] = [torch.empty(self.keys.numel(), dtype=self.keys.dtype, device=self.keys.device)]
+        return self.scratch[0][: self.keys.numel()].view(self.keys.shape)
 
 
 @dataclass
@@ -148,15 +159,17 @@ class Attention(nn.Module):
         """Return the attention weights a [B,S] and the context c [B,2H] for query s [B,D]."""
         if self.kind == "bahdanau":
             projected = linear(query, self.query_proj.weight, self.query_proj.bias)  # W_a s: [B,A]
-            hidden = torch.tanh(enc.keys + projected.unsqueeze(1))  # [B,S,A]
-            scores = self.v(hidden).squeeze(2)  # [B,S]
+            if torch.is_grad_enabled():  # [B,S,A], in place: one allocation
+                hidden = (enc.keys + projected.unsqueeze(1)).tanh_()
+            else:  # decoding: no allocation
+                hidden = torch.add(enc.keys, projected.unsqueeze(1), out=enc.energies_buffer()).tanh_()
+            scores = hidden @ self.v.weight[0]  # [B,S]; a vector product: its gradient is elementwise
         else:
             scores = torch.bmm(enc.keys, query.unsqueeze(2)).squeeze(2)  # [B,S]
         scores = scores.masked_fill(~enc.mask, float("-inf"))
         weights = torch.softmax(scores, dim=-1, dtype=_at_least_fp32(scores))  # [B,S]
         weights = weights.to(enc.states.dtype)
-        context = torch.bmm(weights.unsqueeze(1), enc.states).squeeze(1)  # [B,2H]
-        return weights, context
+        return weights, _Context.apply(weights, enc.states)  # [B,S], [B,2H]
 
 
 class AlignHead(nn.Module):
@@ -258,10 +271,12 @@ class Decoder(nn.Module):
         )  # [B,(T,)2M]
         return pre.unflatten(-1, (-1, 2)).amax(dim=-1)  # maxout, pool 2: [B,(T,)M]
 
-    def forward(self, emb: Tensor, state: DecoderState, enc: Encoded) -> tuple[Tensor, DecoderState, Tensor]:
+    def forward(
+        self, emb: Tensor, state: DecoderState, enc: Encoded, linear: Linear = F.linear
+    ) -> tuple[Tensor, DecoderState, Tensor]:
         """One step: E y_{i-1} [B,E] and s_{i-1} -> readout t_i [B,M], s_i, attention a_i [B,S]."""
-        query, ctx, new, attn = self.recur(emb, state, enc)
-        t = self.read(query, emb, ctx)
+        query, ctx, new, attn = self.recur(emb, state, enc, linear)
+        t = self.read(query, emb, ctx, linear)
         if self.cfg.input_feeding:
             new = replace(new, feed=t)
         return self.dropout(t), new, attn
@@ -342,18 +357,28 @@ class Seq2Seq(nn.Module):
         """The decoder's initial state s_0."""
         return self.decoder.init_state(enc)
 
-    def step(self, y_prev: Tensor, state: DecoderState, enc: Encoded) -> tuple[Tensor, DecoderState, Tensor]:
-        """One decoding step: logits [B,K] over output_ids, the new state, attention [B,S]."""
-        t, state, attn = self.decoder(self.decoder.embed_inputs(y_prev), state, enc)
-        return self.output(t), state, attn
+    def step(
+        self, y_prev: Tensor, state: DecoderState, enc: Encoded, linear: Linear = F.linear
+    ) -> tuple[Tensor, DecoderState, Tensor]:
+        """One decoding step: logits [B,K] over output_ids, the new state, attention [B,S].
 
-    def teacher_force(self, src: Tensor, src_len: Tensor, tgt_in: Tensor) -> Forced:
-        """Teacher-forced pass over decoder inputs tgt_in [B,T]: every step's readout and attention."""
+        linear: the step's linear maps (F.linear; nmt.model.bf16_matmul.Linears for bf16 products).
+        """
+        t, state, attn = self.decoder(self.decoder.embed_inputs(y_prev), state, enc, linear)
+        return linear(t, self.output.weight, self.output.bias), state, attn
+
+    def teacher_force(
+        self, src: Tensor, src_len: Tensor, tgt_in: Tensor, matmul_dtype: torch.dtype | None = None
+    ) -> Forced:
+        """Teacher-forced pass over decoder inputs tgt_in [B,T]: every step's readout and attention.
+
+        matmul_dtype: bf16 runs the decoder loop's products in bf16 (nmt.model.bf16_matmul).
+        """
         enc = self.encode(src, src_len)
         state = self.init_state(enc)
         # All steps' embeddings at once: one embedding backward, not one dense [V,E] gradient a step.
         embs = self.decoder.embed_inputs(tgt_in)  # [B,T,E]
-        linear = LoopLinears()  # each decoder weight's gradient: one product over all steps
+        linear = LoopLinears(matmul_dtype)  # each decoder weight's gradient: one product over all steps
         queries, ctxs, attns, readouts = [], [], [], []
         for emb in embs.unbind(1):  # [B,E] each; unbind's backward is one stack, not T zero-filled slices
             query, ctx, state, attn = self.decoder.recur(emb, state, enc, linear)  # [B,D], [B,2H], _, [B,S]
@@ -377,13 +402,16 @@ class Seq2Seq(nn.Module):
         tgt_out: Tensor,
         label_smoothing: float = 0.0,
         align: bool = True,
+        matmul_dtype: torch.dtype | None = None,
     ) -> tuple[Tensor, Tensor, Tensor | None]:
         """Teacher-forced pass: the summed cross-entropy of the decoder outputs tgt_out [B,T] (PAD
-        ignored), attention [B,T,S], and the alignment head's [B,T,S] (None without a head or align)."""
-        forced = self.teacher_force(src, src_len, tgt_in)
+        ignored), attention [B,T,S], and the alignment head's [B,T,S] (None without a head or align).
+        matmul_dtype: bf16 runs the decoder loop's and the output layer's products in bf16."""
+        forced = self.teacher_force(src, src_len, tgt_in, matmul_dtype)
         readouts = forced.readouts.flatten(0, 1)  # [B*T,M]
         rows = self.output_rows[tgt_out.flatten()]  # [B*T] the output layer's rows of the words
-        loss = output_loss(readouts, self.output.weight, self.output.bias, rows, label_smoothing)
+        weight, bias = self.output.weight, self.output.bias
+        loss = output_loss(readouts, weight, bias, rows, label_smoothing, dtype=matmul_dtype)
         if not align or self.align_head is None:
             return loss, forced.attns, None
         return loss, forced.attns, self.head_weights(forced, src, tgt_out)
@@ -451,6 +479,26 @@ def cell_step(
     i, f, g, o = (gates_x + gates_h).chunk(4, dim=1)
     c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
     return torch.sigmoid(o) * torch.tanh(c), c
+
+
+class _Context(torch.autograd.Function):
+    """c = sum_j a_j h_j: weights a [B,S], annotations h [B,S,2H] -> [B,2H].
+
+    As bmm, autograd's gradient for h is a [B,S,1] x [B,1,2H] product, an inner dimension of one
+    that the matrix libraries run several times slower than the same outer product as a broadcast.
+    """
+
+    @staticmethod
+    def forward(ctx, weights, states):
+        ctx.save_for_backward(weights, states)
+        return torch.bmm(weights.unsqueeze(1), states).squeeze(1)  # [B,2H]
+
+    @staticmethod
+    def backward(ctx, grad):
+        weights, states = ctx.saved_tensors
+        grad_weights = torch.bmm(states, grad.unsqueeze(2)).squeeze(2) if ctx.needs_input_grad[0] else None
+        grad_states = weights.unsqueeze(2) * grad.unsqueeze(1) if ctx.needs_input_grad[1] else None
+        return grad_weights, grad_states  # [B,S], [B,S,2H]
 
 
 def _full_output_vocabulary(module: Seq2Seq, state: dict, prefix: str, *_) -> None:

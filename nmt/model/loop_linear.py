@@ -10,6 +10,7 @@ W's gradient is one product over all steps, cat(g)^T cat(x), and the bias's one 
     h = linears(x_i, cell.weight_hh, cell.bias_hh)   # inside the loop: x_i @ W^T + b
 
 Outside autograd (no_grad, or weights that need no gradient) a call is plain F.linear.
+LoopLinears(torch.bfloat16) runs the products in bf16 (nmt.model.bf16_matmul), each weight cast once.
 """
 
 from __future__ import annotations
@@ -18,12 +19,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from nmt.model import bf16_matmul
+
 
 class LoopLinears:
     """The linear maps of one pass through a loop, each weight's gradient deferred to the loop's start."""
 
-    def __init__(self) -> None:
+    def __init__(self, dtype: torch.dtype | None = None) -> None:
+        """dtype: the products' operand type (bf16 on CPUs with bf16 matrix units); None: the inputs'."""
         self._maps: dict[int, _Deferred] = {}
+        self.dtype = dtype
 
     def __call__(self, x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         """x [B,in] @ weight[out,in].T + bias [out]: [B,out]."""
@@ -31,15 +36,16 @@ class LoopLinears:
             return F.linear(x, weight, bias)
         key = id(weight)
         if key not in self._maps:
-            self._maps[key] = _Deferred(weight, bias)
+            self._maps[key] = _Deferred(weight, bias, self.dtype)
         return self._maps[key](x)
 
 
 class _Deferred:
     """One weight's steps: what its deferred gradient reads, and the token that triggers it."""
 
-    def __init__(self, weight: Tensor, bias: Tensor | None):
+    def __init__(self, weight: Tensor, bias: Tensor | None, dtype: torch.dtype | None):
         self.weight, self.bias = weight.detach(), None if bias is None else bias.detach()
+        self.low = None if dtype is None else self.weight.to(dtype)  # [out,in] cast once per pass
         self.inputs: list[Tensor] = []  # x_i [B,in], filled by the steps' backwards
         self.grads: list[Tensor] = []  # g_i [B,out], in the same order
         # A scalar that every step reads: autograd runs its backward after all the steps' backwards.
@@ -54,8 +60,14 @@ class _Step(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, owner, x, token):
-        out = F.linear(x, owner.weight, owner.bias)  # autocast casts as nn.Linear's would
-        ctx.owner, ctx.dtype = owner, out.dtype
+        if owner.low is None:
+            out = F.linear(x, owner.weight, owner.bias)  # autocast casts as nn.Linear's would
+        else:
+            out = bf16_matmul.mm(x, owner.low.t())  # [B,out] fp32
+            if owner.bias is not None:
+                out += owner.bias
+        ctx.owner = owner
+        ctx.dtype = out.dtype if owner.low is None else owner.low.dtype  # what the weight's gradient reads
         ctx.save_for_backward(x)
         return out
 
@@ -64,8 +76,12 @@ class _Step(torch.autograd.Function):
         (x,) = ctx.saved_tensors
         owner = ctx.owner
         owner.inputs.append(x.to(ctx.dtype))
-        owner.grads.append(grad)
-        grad_x = grad @ owner.weight.to(grad.dtype) if ctx.needs_input_grad[1] else None  # [B,in]
+        owner.grads.append(grad.to(ctx.dtype))
+        grad_x = None  # [B,in]
+        if ctx.needs_input_grad[1] and owner.low is None:
+            grad_x = grad @ owner.weight.to(grad.dtype)
+        elif ctx.needs_input_grad[1]:
+            grad_x = bf16_matmul.mm(grad, owner.low)
         return None, grad_x, grad.new_zeros(())
 
 
@@ -82,6 +98,10 @@ class _Gather(torch.autograd.Function):
         owner = ctx.owner
         grads, inputs = torch.cat(owner.grads), torch.cat(owner.inputs)  # [N,out], [N,in]
         owner.grads, owner.inputs = [], []
-        grad_w = (grads.t() @ inputs).to(owner.weight.dtype) if ctx.needs_input_grad[1] else None
-        grad_b = grads.sum(0).to(owner.bias.dtype) if ctx.needs_input_grad[2] else None
+        grad_w = None  # [out,in]
+        if ctx.needs_input_grad[1]:
+            grad_w = grads.t() @ inputs if owner.low is None else bf16_matmul.mm_tn(grads, inputs)
+            grad_w = grad_w.to(owner.weight.dtype)
+        accumulate = torch.promote_types(grads.dtype, torch.float32)
+        grad_b = grads.sum(0, dtype=accumulate).to(owner.bias.dtype) if ctx.needs_input_grad[2] else None
         return None, grad_w, grad_b

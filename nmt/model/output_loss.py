@@ -15,9 +15,11 @@ Label smoothing as torch's cross_entropy defines it: with weight e, a token's lo
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from nmt.core.vocab import PAD
+from nmt.model.bf16_matmul import ROWS, pad_rows
 
 CHUNK_ELEMENTS = 1 << 21  # logits computed at once: 8 MB in fp32, under the allocator's mapping threshold
 
@@ -29,35 +31,45 @@ def output_loss(
     targets: Tensor,
     label_smoothing: float = 0.0,
     chunk_elements: int = CHUNK_ELEMENTS,
+    dtype: torch.dtype | None = None,
 ) -> Tensor:
-    """Summed cross-entropy of readouts [N,M] @ weight[V,M].T + bias [V] against targets [N], PAD ignored."""
-    return _OutputLoss.apply(readouts, weight, bias, targets, label_smoothing, chunk_elements)
+    """Summed cross-entropy of readouts [N,M] @ weight[V,M].T + bias [V] against targets [N], PAD ignored.
+
+    dtype: the products' operand type (bf16: nmt.model.bf16_matmul); None: autocast's, or the inputs'.
+    """
+    return _OutputLoss.apply(readouts, weight, bias, targets, label_smoothing, chunk_elements, dtype)
 
 
 class _OutputLoss(torch.autograd.Function):
     """Loss and gradients in the forward pass, chunk by chunk; backward scales the gradients."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, targets, smoothing, chunk_elements):
+    def forward(ctx, x, weight, bias, targets, smoothing, chunk_elements, compute):
         device = x.device.type
-        compute = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
+        if compute is None:
+            compute = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
         acc = torch.promote_types(compute, torch.float32)  # softmax and sums in at least fp32
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         tokens, vocab = x.size(0), weight.size(0)
         xc, wc, bc = x.to(compute), weight.to(compute), bias.to(compute)
         rows = max(1, chunk_elements // vocab)
-        buf = torch.empty(min(rows, tokens), vocab, dtype=acc, device=x.device)  # [n,V] reused
-        grad_x = torch.empty_like(x) if need_x else None  # [N,M]
+        if compute != acc:  # chunks of recurring shapes, for oneDNN's per-shape kernels (bf16_matmul)
+            rows = max(ROWS, rows // ROWS * ROWS)
+            xc = pad_rows(xc)  # [N',M]
+            targets = F.pad(targets, (0, len(xc) - tokens), value=PAD)  # [N'], the padding ignored
+        buf = torch.empty(min(rows, len(xc)), vocab, dtype=acc, device=x.device)  # [n,V] reused
+        low = torch.empty_like(buf, dtype=compute) if compute != acc else None  # [n,V] reused
+        grad_x = torch.empty(xc.shape, dtype=x.dtype, device=x.device) if need_x else None  # [N,M]
         grad_w = torch.zeros(weight.shape, dtype=acc, device=x.device) if need_w else None  # [V,M]
         grad_b = torch.zeros(vocab, dtype=acc, device=x.device) if need_b else None  # [V]
         loss = torch.zeros((), dtype=acc, device=x.device)
-        for i in range(0, tokens, rows):
+        for i in range(0, len(xc), rows):
             x_i, y = xc[i : i + rows], targets[i : i + rows, None]  # [n,M], [n,1]
             z = buf[: x_i.size(0)]  # [n,V]
-            if compute == acc:
+            if low is None:
                 torch.addmm(bc, x_i, wc.t(), out=z)
             else:
-                z.copy_(torch.addmm(bc, x_i, wc.t()))
+                z.copy_(torch.addmm(bc, x_i, wc.t(), out=low[: x_i.size(0)]))
             keep = (y != PAD).to(acc)  # [n,1]
             top = z.amax(dim=1, keepdim=True)  # [n,1]
             token_loss = -(1 - smoothing) * z.gather(1, y)  # [n,1]
@@ -73,18 +85,18 @@ class _OutputLoss(torch.autograd.Function):
             if smoothing:
                 z.sub_(smoothing / vocab)
             z.mul_(keep)  # dloss/dz [n,V]
-            g = z if compute == acc else z.to(compute)
+            g = z if low is None else low[: z.size(0)].copy_(z)
             if need_x:
                 grad_x[i : i + rows] = g @ wc  # [n,M]
             if need_w:
-                if compute == acc:
+                if low is None:
                     grad_w.addmm_(g.t(), x_i)
                 else:
                     grad_w += g.t() @ x_i  # [V,M]
             if need_b:
                 grad_b += z.sum(dim=0)
         ctx.grads = (
-            grad_x,
+            None if grad_x is None else grad_x[:tokens],
             None if grad_w is None else grad_w.to(weight.dtype),
             None if grad_b is None else grad_b.to(bias.dtype),
         )
@@ -93,4 +105,4 @@ class _OutputLoss(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_loss):
         grads = tuple(None if g is None else g * grad_loss.to(g.dtype) for g in ctx.grads)
-        return *grads, None, None, None
+        return *grads, None, None, None, None

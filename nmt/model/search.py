@@ -26,11 +26,13 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor
 
 from nmt.core.vocab import BOS, EOS, PAD
-from nmt.model.bahdanau import Seq2Seq
+from nmt.model import bf16_matmul
+from nmt.model.bahdanau import Linear, Seq2Seq
 
 
 class DecodeConfig(BaseModel):
@@ -53,6 +55,11 @@ class DecodeConfig(BaseModel):
         "(search: its source with EOS; forced decoding: the longer of source and target)",
     )
     n_best: int = Field(1, ge=1, description="hypotheses kept per sentence, best first; at most beam")
+    bf16: bool = Field(
+        False,
+        description="the decoder's and output layer's products in bfloat16, the rest fp32 "
+        "(nmt.model.bf16_matmul: faster on CPUs with AMX and on GPUs, slower on other CPUs)",
+    )
 
     @model_validator(mode="after")
     def _n_best_within_beam(self) -> DecodeConfig:
@@ -135,8 +142,10 @@ def _best_next(logits: Tensor, force_eos: Tensor, n: int, ids: Tensor) -> tuple[
 
 
 @torch.inference_mode()
-def greedy(model: Seq2Seq, src: Tensor, src_len: Tensor, max_len: int | Tensor) -> list[list[Hypothesis]]:
-    """Greedy decoding of a batch; one hypothesis per sentence."""
+def greedy(
+    model: Seq2Seq, src: Tensor, src_len: Tensor, max_len: int | Tensor, linear: Linear = F.linear
+) -> list[list[Hypothesis]]:
+    """Greedy decoding of a batch; one hypothesis per sentence (linear: the steps' linear maps)."""
     batch, src_max = src.shape
     device = src.device
     limit = _limits(max_len, batch, device)  # [B]
@@ -150,7 +159,7 @@ def greedy(model: Seq2Seq, src: Tensor, src_len: Tensor, max_len: int | Tensor) 
     out_attn = torch.zeros(batch, steps, src_max, device=device)  # [B,T,S]
     length = torch.zeros(batch, dtype=torch.long, device=device)  # [B] tokens before EOS
     for t in range(steps):
-        logits, state, attn = model.step(y, state, enc)  # [b,V_out] over output_ids, _, [b,S]
+        logits, state, attn = model.step(y, state, enc, linear)  # [b,V_out] over output_ids, _, [b,S]
         best, y = _best_next(logits, limit[rows] == t, 1, model.output_ids)  # [b,1] each
         best, y = best.squeeze(1), y.squeeze(1)  # [b]
         logprob[rows] += best
@@ -188,8 +197,10 @@ def beam_search(
     max_len: int | Tensor,
     alpha: float = DECODE_DEFAULTS.alpha,
     n_best: int = 1,
+    linear: Linear = F.linear,
 ) -> list[list[Hypothesis]]:
-    """Beam search over B sentences x K beams in one batch; n_best hypotheses per sentence, best first."""
+    """Beam search over B sentences x K beams in one batch; n_best hypotheses per sentence, best first
+    (linear: the steps' linear maps)."""
     if not 1 <= n_best <= beam:
         raise ValueError(f"n_best must be in 1..beam, got n_best={n_best}, beam={beam}")
     k = beam
@@ -210,7 +221,7 @@ def beam_search(
     src_len_l = src_len.tolist()
     rank = torch.arange(2 * k, device=device)  # [2K]
     for t in range(steps):
-        logits, state, attn = model.step(y, state, enc)  # [b*K,V_out] over output_ids, _, [b*K,S]
+        logits, state, attn = model.step(y, state, enc, linear)  # [b*K,V_out] over output_ids, _, [b*K,S]
         n = rows.numel()
         at_limit = limit[rows] == t  # [b]
         # A sentence's best 2K continuations are among each beam's best 2K next tokens.
@@ -260,6 +271,7 @@ def beam_search(
 def search(model: Seq2Seq, src: Tensor, src_len: Tensor, cfg: DecodeConfig) -> list[list[Hypothesis]]:
     """Decode a padded source batch (src [B,S], src_len [B] with EOS): greedy at beam 1, else beam search."""
     limit = length_limit(src_len, cfg.max_len_a, cfg.max_len_b)  # [B]
+    linear = bf16_matmul.Linears() if cfg.bf16 else F.linear
     if cfg.beam == 1:
-        return greedy(model, src, src_len, limit)
-    return beam_search(model, src, src_len, cfg.beam, limit, cfg.alpha, cfg.n_best)
+        return greedy(model, src, src_len, limit, linear)
+    return beam_search(model, src, src_len, cfg.beam, limit, cfg.alpha, cfg.n_best, linear)

@@ -57,7 +57,11 @@ class TrainConfig(BaseModel):
     device: str = Field(
         "auto", description="auto, cpu, cuda (under torchrun: each process its own GPU), cuda:N, ..."
     )
-    bf16: bool = Field(False, description="bfloat16 autocast (CPU and CUDA)")
+    bf16: bool = Field(
+        False,
+        description="CUDA: bfloat16 autocast; CPU: the decoder's and output layer's products in bfloat16, "
+        "the rest fp32 (faster only on CPUs with AMX)",
+    )
     compile: bool = Field(False, description="torch.compile the model for training")
     num_threads: int | None = Field(None, gt=0, description="CPU threads; default all cores")
     log_every: int = Field(100, gt=0, description="steps between progress lines")

@@ -26,6 +26,7 @@ from nmt.core.cores import usable_cores
 from nmt.core.device import resolve_device
 from nmt.model.bahdanau import Seq2Seq
 from nmt.model.batching import BatchStream, make_batch
+from nmt.model.bf16_matmul import has_bf16_matrix_units
 from nmt.model.guided import guide_targets, guided_alignment_loss
 from nmt.text.tokenization import Tokenizer
 from nmt.train.config import TrainConfig, build_optimizer
@@ -94,7 +95,13 @@ class Trainer:
                 f"the alignment head (model.align_head) trains on the align stage's links: {self.guide_off}"
             )
         self.progress = Progress()
-        self.autocast = torch.autocast(self.device.type, torch.bfloat16, enabled=cfg.bf16)
+        # bf16 on CUDA: autocast. On a CPU: the decoder loop's and output layer's products in bf16, the
+        # rest fp32 (nmt.model.bf16_matmul), a gain only where the CPU has bf16 matrix units.
+        cpu = self.device.type == "cpu"
+        self.autocast = torch.autocast(self.device.type, torch.bfloat16, enabled=cfg.bf16 and not cpu)
+        self.matmul_dtype = torch.bfloat16 if cfg.bf16 and cpu else None
+        if self.matmul_dtype is not None and not has_bf16_matrix_units():
+            logger.warning("bf16: this CPU has no bf16 matrix units (AMX): its products run slower than fp32")
 
     def train_step(self, group: list[np.ndarray]) -> tuple[Tensor, int]:
         """One optimizer step on this rank's share of `group`: (summed loss tensor, its tokens)."""
@@ -112,7 +119,12 @@ class Trainer:
             with sync:
                 with self.autocast:
                     loss, attn, aligned = self.train_model(  # loss: summed over the target tokens
-                        batch.src, batch.src_len, batch.tgt_in, batch.tgt_out, cfg.label_smoothing
+                        batch.src,
+                        batch.src_len,
+                        batch.tgt_in,
+                        batch.tgt_out,
+                        cfg.label_smoothing,
+                        matmul_dtype=self.matmul_dtype,
                     )
                 objective = loss
                 if self.guide is not None:
