@@ -324,6 +324,10 @@ def translate(
         int,
         typer.Option(help="padded source tokens per batch, each beam counted (sentences x beam x longest)"),
     ] = DECODE_DEFAULTS.batch_tokens,
+    bf16: Annotated[
+        bool,
+        typer.Option(help="the decoder's products in bfloat16: faster on GPUs and AMX CPUs, else slower"),
+    ] = DECODE_DEFAULTS.bf16,
     device: Device = "auto",
     batch_lines: Annotated[
         int,
@@ -337,13 +341,14 @@ def translate(
     if "-" in map(str, inputs):
         if len(inputs) > 1 or out is not None:
             raise typer.BadParameter("- reads stdin and writes stdout: give no other input and no --out")
-        _translate_lines(api.load(model, device, registry), batch_lines, beam=beam, batch_tokens=batch_tokens)
+        decode = {"beam": beam, "batch_tokens": batch_tokens, "bf16": bf16}
+        _translate_lines(api.load(model, device, registry), batch_lines, **decode)
         return
     if out is None:
         raise typer.BadParameter(
             "an output folder is needed for files (or give - to translate stdin)", param_hint="--out"
         )
-    cfg = TranslateConfig(beam=beam, batch_tokens=batch_tokens, device=device)
+    cfg = TranslateConfig(beam=beam, batch_tokens=batch_tokens, bf16=bf16, device=device)
     summary = run_translate(_inputs(inputs), api.resolve_model(model, registry), cfg, out)
     _print(summary)
     if summary["errors"]:

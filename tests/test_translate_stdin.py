@@ -66,6 +66,16 @@ def test_stdin_lines_are_translated_line_by_line_and_streamed(run_dir):
     assert want[3] == "" and want[5].count(" ") >= 1  # the empty line stays empty; two sentences on one line
 
 
+def test_bf16_option_decodes_as_the_api_does_with_bf16(run_dir):
+    """`--bf16` reaches DecodeConfig.bf16: the command's lines are the API's bf16 translations."""
+    lines = sentences(6, seed=7)
+    want = nmt.load(run_dir, device="cpu").translate(lines, beam=2, bf16=True)
+    proc = start("--model", str(run_dir), "--beam", "2", "--device", "cpu", "--bf16")
+    out, err = proc.communicate("".join(line + "\n" for line in lines).encode(), timeout=240)
+    assert proc.returncode == 0, err.decode()
+    assert out.decode().split("\n")[:-1] == want
+
+
 def test_a_reader_that_stops_after_one_line_ends_the_command_quietly(run_dir):
     """`nmt translate - | head -1`: head exits after one line; the next write finds the pipe closed."""
     want = nmt.load(run_dir, device="cpu").translate(sentences(3, seed=8), beam=1)
