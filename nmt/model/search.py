@@ -127,7 +127,7 @@ def _best_next(logits: Tensor, force_eos: Tensor, n: int, ids: Tensor) -> tuple[
     PAD and BOS are banned (the special pieces are their own columns), and rows where force_eos [N]
     may only end (EOS, then -inf). The log-softmax is monotonic within a row, so the best tokens are
     the best logits, and only those n get the row's log-normaliser subtracted: no [N,K]
-    log-probability tensor is written. Best first; n=1 (greedy) is a max, faster than topk.
+    log-probability tensor is written. Best first; for n=1 (greedy) a max.
     """
     scores = logits.float()  # [N,K]
     norm = torch.logsumexp(scores, dim=-1, keepdim=True)  # [N,1] over the whole output vocabulary
@@ -204,7 +204,7 @@ def beam_search(
     if not 1 <= n_best <= beam:
         raise ValueError(f"n_best must be in 1..beam, got n_best={n_best}, beam={beam}")
     k = beam
-    batch = src.size(0)
+    batch, src_max = src.shape
     device = src.device
     limit = _limits(max_len, batch, device)  # [B]
     steps = int(limit.max()) + 1
@@ -215,14 +215,13 @@ def beam_search(
     alive = torch.full((batch, k), float("-inf"), device=device)  # [b,K] log p of live beams
     alive[:, 0] = 0.0  # at the start only one beam per sentence is distinct
     hist_tok = torch.zeros(batch * k, 0, dtype=torch.long, device=device)  # [b*K,t]
-    path = _AttentionPath()  # each step's attention and back-pointers, read when a hypothesis ends
+    hist_attn = torch.zeros(batch * k, 0, src_max, device=device)  # [b*K,t,S]
     finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
     n_finished = torch.zeros(batch, dtype=torch.long, device=device)  # [B]
     src_len_l = src_len.tolist()
     rank = torch.arange(2 * k, device=device)  # [2K]
     for t in range(steps):
         logits, state, attn = model.step(y, state, enc, linear)  # [b*K,V_out] over output_ids, _, [b*K,S]
-        path.attns.append(attn.float())
         n = rows.numel()
         at_limit = limit[rows] == t  # [b]
         # A sentence's best 2K continuations are among each beam's best 2K next tokens.
@@ -239,7 +238,7 @@ def beam_search(
             n_finished[rows] += ends.sum(dim=1)
             slots, js = ends.nonzero().unbind(1)  # [f] each, sentence-major as they rank
             parents = parent_all[slots, js]  # [f]
-            atts = path.attention(parents)  # [f,t+1,S]
+            atts = torch.cat([hist_attn[parents], attn[parents].float().unsqueeze(1)], dim=1)  # [f,t+1,S]
             ended = zip(
                 rows[slots].tolist(), hist_tok[parents].tolist(), top_v[slots, js].tolist(), strict=True
             )
@@ -251,6 +250,7 @@ def beam_search(
         parent = parent_all.gather(1, pick).view(-1)  # [b*K]
         y = tok.gather(1, pick).view(-1)  # [b*K]
         hist_tok = torch.cat([hist_tok[parent], y.unsqueeze(1)], dim=1)  # [b*K,t+1]
+        hist_attn = torch.cat([hist_attn[parent], attn[parent].float().unsqueeze(1)], dim=1)
         state = state.select(parent)
         done = (n_finished[rows] >= k) | at_limit  # [b]
         if bool(done.any()):
@@ -259,31 +259,13 @@ def beam_search(
                 break
             keep_rows = (keep.unsqueeze(1) * k + torch.arange(k, device=device)).view(-1)  # [b'*K]
             rows, alive = rows[keep], alive[keep]
-            y, hist_tok, parent = y[keep_rows], hist_tok[keep_rows], parent[keep_rows]
+            y, hist_tok, hist_attn = y[keep_rows], hist_tok[keep_rows], hist_attn[keep_rows]
             state, enc = state.select(keep_rows), enc.select(keep_rows)
-        path.origins.append(parent)  # [b*K] the row of this step that each next row extends
     out = []
     for hyps in finished:
         hyps.sort(key=lambda h: h.score, reverse=True)  # stable: earlier (shorter) first on ties
         out.append(hyps[:n_best])
     return out
-
-
-@dataclass
-class _AttentionPath:
-    """Beam search's attention history as back-pointers: each step's rows once, no per-step copy of
-    every live hypothesis's whole history (that copy grows with the step: 9% of a beam search)."""
-
-    attns: list[Tensor] = field(default_factory=list)  # a_t [rows_t,S] of each step
-    origins: list[Tensor] = field(default_factory=list)  # [rows_{t+1}]: the row of step t each extends
-
-    def attention(self, rows: Tensor) -> Tensor:
-        """The attention [f,t+1,S] of the hypotheses ending in rows [f] of the latest step."""
-        out = [self.attns[-1][rows]]
-        for attn, origin in zip(reversed(self.attns[:-1]), reversed(self.origins), strict=True):
-            rows = origin[rows]
-            out.append(attn[rows])
-        return torch.stack(out[::-1], dim=1)
 
 
 def search(model: Seq2Seq, src: Tensor, src_len: Tensor, cfg: DecodeConfig) -> list[list[Hypothesis]]:
