@@ -65,7 +65,7 @@ class Encoded:
         """A [B,S,A] tensor like keys for attention's energies, one buffer shared by the selected batches.
 
         Decoding's steps each need one; made anew, a block this size (8 MB at 160 x 25 x 512) is mapped
-        fresh by the C allocator and page-faulted in at every step: a quarter of a beam search's time.
+        fresh by the C allocator and page-faulted in at every step (fp32 beam search: 1.14x with it).
         """
         if not self.scratch or self.scratch[0].numel() < self.keys.numel():
             self.scratch[:] = [torch.empty(self.keys.numel(), dtype=self.keys.dtype, device=self.keys.device)]
