@@ -8,11 +8,13 @@ import sys
 import threading
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from translate_fixtures import make_run_dir, sentences
 
 import nmt
 from nmt.core.streams import ready_line_batches
+from nmt.model.search import DecodeConfig
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -66,14 +68,26 @@ def test_stdin_lines_are_translated_line_by_line_and_streamed(run_dir):
     assert want[3] == "" and want[5].count(" ") >= 1  # the empty line stays empty; two sentences on one line
 
 
-def test_bf16_option_decodes_as_the_api_does_with_bf16(run_dir):
-    """`--bf16` reaches DecodeConfig.bf16: the command's lines are the API's bf16 translations."""
+def test_bf16_option_reaches_the_decoder(run_dir, tmp_path):
+    """`--bf16`, on stdin and on files, decodes with DecodeConfig.bf16: the lines are the API's bf16
+    translations, and the files' scores are the bf16 log-probabilities, not the fp32 ones."""
     lines = sentences(6, seed=7)
-    want = nmt.load(run_dir, device="cpu").translate(lines, beam=2, bf16=True)
+    model = nmt.load(run_dir, device="cpu")
+    want = model.translate(lines, beam=2, bf16=True)
     proc = start("--model", str(run_dir), "--beam", "2", "--device", "cpu", "--bf16")
     out, err = proc.communicate("".join(line + "\n" for line in lines).encode(), timeout=240)
     assert proc.returncode == 0, err.decode()
     assert out.decode().split("\n")[:-1] == want
+    docs = tmp_path / "in"
+    docs.mkdir()
+    (docs / "doc.txt").write_text("\n\n".join(lines) + "\n", encoding="utf-8")
+    command = [sys.executable, "-m", "nmt", "translate", str(docs), "--model", str(run_dir), "--beam", "2"]
+    done = subprocess.run([*command, "--device", "cpu", "--out", str(tmp_path / "out"), "--bf16"], cwd=REPO)
+    assert done.returncode == 0
+    scores = pq.read_table(tmp_path / "out" / "translations.parquet")["score"].to_pylist()
+    bf16, fp32 = (model.translator.translate(lines, DecodeConfig(beam=2, bf16=b)) for b in (True, False))
+    assert scores == pytest.approx([r.score for r in bf16], abs=1e-4)
+    assert scores != pytest.approx([r.score for r in fp32], abs=1e-4)
 
 
 def test_a_reader_that_stops_after_one_line_ends_the_command_quietly(run_dir):

@@ -41,6 +41,12 @@ def mm(a: Tensor, b: Tensor) -> Tensor:
     return (pad_rows(a.to(b.dtype)) @ b)[: a.size(0)].float()
 
 
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """x [B,in] @ weight[out,in].T + bias [out], weight already bf16: fp32 [B,out]."""
+    out = mm(x, weight.t())
+    return out if bias is None else out.add_(bias)
+
+
 def mm_tn(a: Tensor, b: Tensor) -> Tensor:
     """a [n,k].T @ b [n,m], both bf16, a sum over n rows (a weight's gradient): fp32 [k,m]."""
     return (pad_rows(a).t() @ pad_rows(b)).float()
@@ -51,12 +57,11 @@ class Linears:
 
     def __init__(self, dtype: torch.dtype = torch.bfloat16) -> None:
         self.dtype = dtype
-        self._cast: dict[int, Tensor] = {}  # id(weight) -> its [in,out] cast, for this object's life
+        self._cast: dict[int, Tensor] = {}  # id(weight) -> its [out,in] cast, for this object's life
 
     def __call__(self, x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         """x [B,in] @ weight[out,in].T + bias [out], products in bf16: fp32 [B,out]."""
         low = self._cast.get(id(weight))
         if low is None:
-            low = self._cast[id(weight)] = weight.detach().to(self.dtype).t()
-        out = mm(x, low)
-        return out if bias is None else out.add_(bias)
+            low = self._cast[id(weight)] = weight.detach().to(self.dtype)
+        return linear(x, low, bias)

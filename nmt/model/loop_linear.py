@@ -63,9 +63,7 @@ class _Step(torch.autograd.Function):
         if owner.low is None:
             out = F.linear(x, owner.weight, owner.bias)  # autocast casts as nn.Linear's would
         else:
-            out = bf16_matmul.mm(x, owner.low.t())  # [B,out] fp32
-            if owner.bias is not None:
-                out += owner.bias
+            out = bf16_matmul.linear(x, owner.low, owner.bias)  # [B,out] fp32
         ctx.owner = owner
         ctx.dtype = out.dtype if owner.low is None else owner.low.dtype  # what the weight's gradient reads
         ctx.save_for_backward(x)
