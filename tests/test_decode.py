@@ -6,6 +6,7 @@ import torch
 
 from nmt.core.vocab import BOS, EOS, PAD
 from nmt.model import bf16_matmul
+from nmt.model import search as search_module
 from nmt.model.bahdanau import Seq2Seq
 from nmt.model.config import preset
 from nmt.model.search import (
@@ -112,6 +113,32 @@ def test_batched_equals_alone(beam):
         assert alone[0][0].tokens == batched[row][0].tokens
         assert alone[0][0].score == pytest.approx(batched[row][0].score, abs=1e-4)
         np.testing.assert_allclose(alone[0][0].attention, batched[row][0].attention, atol=1e-5)
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+@pytest.mark.parametrize("compact", [None, "never", "always"])
+def test_finished_rows_left_in_the_batch_change_nothing(beam, compact, monkeypatch):
+    """Finished rows stay in the batch, writing to the spare slot, until it is compacted: whenever
+    that happens (the default policy, never, at every finish), every sentence decodes as it does alone."""
+    if compact is not None:
+        monkeypatch.setattr(search_module, "_compact", lambda finished, rows: compact == "always")
+    model = make_model(5)
+    lengths = (3, 8, 5, 8, 2, 7, 4, 9, 6, 3, 5, 8)
+    src, src_len = make_batch(lengths=lengths, seed=6)
+
+    def decode(src, src_len):  # every hypothesis kept (n_best = beam), best first
+        if beam == 1:
+            return greedy(model, src, src_len, 12)
+        return beam_search(model, src, src_len, beam=beam, max_len=12, n_best=beam)
+
+    batched = decode(src, src_len)
+    assert len({len(hyps[0].tokens) for hyps in batched}) >= 4  # sentences finish at different steps
+    for row, n in enumerate(lengths):
+        alone = decode(src[row : row + 1, :n], src_len[row : row + 1])[0]
+        assert [h.tokens for h in alone] == [h.tokens for h in batched[row]]
+        assert [h.logprob for h in alone] == pytest.approx([h.logprob for h in batched[row]], abs=1e-4)
+        for one, many in zip(alone, batched[row], strict=True):
+            np.testing.assert_allclose(one.attention, many.attention, atol=1e-5)
 
 
 def test_greedy_batched_equals_alone():
