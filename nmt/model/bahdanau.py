@@ -39,6 +39,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nmt.core.vocab import BOS, EOS, PAD, UNK
 from nmt.model.config import ModelConfig
+from nmt.model.gru_sequence import gru_sequence
 from nmt.model.loop_linear import LoopLinears
 from nmt.model.output_loss import output_loss
 
@@ -124,13 +125,46 @@ class Encoder(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout)
 
     def forward(self, src: Tensor, src_len: Tensor) -> tuple[Tensor, Tensor]:
-        """Return the annotations h [B,S,2H] and the backward RNN's final state bwd_1 [B,H]."""
+        """Return the annotations h [B,S,2H] and the backward RNN's final state bwd_1 [B,H].
+
+        Training a GRU on a CPU runs nmt.model.gru_sequence, the same RNN with its backward written
+        out; otherwise torch's packed RNN (cuDNN on CUDA).
+        """
         x = self.dropout(self.embed(src))  # [B,S,E]
+        if isinstance(self.rnn, nn.GRU) and x.device.type == "cpu" and torch.is_grad_enabled():
+            return self._gru_sequences(x, src_len)
         packed = pack_padded_sequence(x, src_len.cpu(), batch_first=True, enforce_sorted=False)
         out, last = self.rnn(packed)
         states, _ = pad_packed_sequence(out, batch_first=True, total_length=src.size(1))
         h_n = last[0] if isinstance(last, tuple) else last  # [layers*2,B,H]
         return states, h_n[-1]  # [B,S,2H], [B,H]: top layer, backward direction
+
+    def _gru_sequences(self, x: Tensor, src_len: Tensor) -> tuple[Tensor, Tensor]:
+        """The packed GRU's result from its parameters (nmt.model.gru_sequence): x [B,S,E] -> [B,S,2H], [B,H].
+
+        The backward direction reads each row's real positions reversed, its padding left at the end.
+        """
+        lens = src_len.to(x.device).unsqueeze(0)  # [1,B]
+        pos = torch.arange(x.size(1), device=x.device).unsqueeze(1)  # [S,1]
+        valid = (pos < lens).unsqueeze(2)  # [S,B,1]
+        reverse = torch.where(pos < lens, lens - 1 - pos, pos).unsqueeze(2)  # [S,B,1] a permutation per row
+        x = x.transpose(0, 1)  # [S,B,E] time-major
+        for layer in range(self.rnn.num_layers):
+            if layer:  # between layers, as nn.GRU
+                x = F.dropout(x, self.rnn.dropout, self.training)
+            fwd = gru_sequence(x, valid, *self._weights(f"l{layer}"))  # [S,B,H]
+            backward = x.gather(0, reverse.expand_as(x))  # [S,B,in]
+            bwd = gru_sequence(backward, valid, *self._weights(f"l{layer}_reverse"))  # [S,B,H]
+            bwd_1 = bwd[-1]  # [B,H] states stop changing past a row's length
+            bwd = bwd.gather(0, reverse.expand_as(bwd))  # back in source order
+            x = torch.cat([fwd, bwd], dim=-1) * valid  # [S,B,2H], 0 at padding
+        return x.transpose(0, 1).contiguous(), bwd_1
+
+    def _weights(self, suffix: str) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The RNN's W_i, W_h, b_i, b_h of one layer and direction (nn.GRU's names: l0, l0_reverse, ...)."""
+        return tuple(
+            getattr(self.rnn, f"{name}_{suffix}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        )
 
 
 class Attention(nn.Module):
