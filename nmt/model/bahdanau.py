@@ -39,6 +39,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nmt.core.vocab import BOS, EOS, PAD, UNK
 from nmt.model.config import ModelConfig
+from nmt.model.dropout import Dropout, dropout
 from nmt.model.gru_sequence import gru_sequence
 from nmt.model.loop_linear import LoopLinears
 from nmt.model.output_loss import output_loss
@@ -122,7 +123,7 @@ class Encoder(nn.Module):
             batch_first=True,
             dropout=cfg.dropout if cfg.enc_layers > 1 else 0.0,
         )
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = Dropout(cfg.dropout)
 
     def forward(self, src: Tensor, src_len: Tensor) -> tuple[Tensor, Tensor]:
         """Return the annotations h [B,S,2H] and the backward RNN's final state bwd_1 [B,H].
@@ -151,7 +152,7 @@ class Encoder(nn.Module):
         x = x.transpose(0, 1)  # [S,B,E] time-major
         for layer in range(self.rnn.num_layers):
             if layer:  # between layers, as nn.GRU
-                x = F.dropout(x, self.rnn.dropout, self.training)
+                x = dropout(x, self.rnn.dropout, self.training)
             fwd = gru_sequence(x, valid, *self._weights(f"l{layer}"))  # [S,B,H]
             backward = x.gather(0, reverse.expand_as(x))  # [S,B,in]
             bwd = gru_sequence(backward, valid, *self._weights(f"l{layer}_reverse"))  # [S,B,H]
@@ -256,7 +257,7 @@ class Decoder(nn.Module):
         )
         # U_o s + V_o E y + C_o c, as one linear map over the concatenation.
         self.readout = nn.Linear(cfg.dec_hidden + cfg.emb_dim + ctx_dim, 2 * cfg.maxout_dim)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = Dropout(cfg.dropout)
 
     def init_state(self, enc: Encoded) -> DecoderState:
         """s_0 = tanh(W_s bwd_1) for every layer; LSTM cells start at zero."""
