@@ -147,8 +147,9 @@ class Encoder(nn.Module):
         """
         lens = src_len.to(x.device).unsqueeze(0)  # [1,B]
         pos = torch.arange(x.size(1), device=x.device).unsqueeze(1)  # [S,1]
-        valid = (pos < lens).unsqueeze(2)  # [S,B,1]
-        reverse = torch.where(pos < lens, lens - 1 - pos, pos).unsqueeze(2)  # [S,B,1] a permutation per row
+        real = pos < lens  # [S,B]
+        valid = real.unsqueeze(2)  # [S,B,1]
+        reverse = torch.where(real, lens - 1 - pos, pos).unsqueeze(2)  # [S,B,1] a permutation per row
         x = x.transpose(0, 1)  # [S,B,E] time-major
         for layer in range(self.rnn.num_layers):
             if layer:  # between layers, as nn.GRU

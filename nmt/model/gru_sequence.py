@@ -34,9 +34,7 @@ class _GRUSequence(torch.autograd.Function):
         steps, batch, _ = x.shape
         size = w_hh.size(1)  # H
         flat_x = x.reshape(steps * batch, -1)  # [S*B,in]
-        gates_x = torch.addmm(b_ih, flat_x, w_ih.t()).view(
-            steps, batch, 3 * size
-        )  # [S,B,3H], all steps at once
+        gates_x = torch.addmm(b_ih, flat_x, w_ih.t()).view(steps, batch, -1)  # [S,B,3H]: all steps at once
         gates_h = x.new_empty(steps, batch, 3 * size)  # W_h h + b_h of each step [S,B,3H]
         reset_update = x.new_empty(steps, batch, 2 * size)  # r, z [S,B,2H]
         new = x.new_empty(steps, batch, size)  # n [S,B,H]
