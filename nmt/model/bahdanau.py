@@ -39,6 +39,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nmt.core.vocab import BOS, EOS, PAD, UNK
 from nmt.model.config import ModelConfig
+from nmt.model.decoder_sequence import decoder_sequence
 from nmt.model.dropout import Dropout, dropout
 from nmt.model.gru_sequence import gru_sequence
 from nmt.model.loop_linear import LoopLinears
@@ -307,6 +308,34 @@ class Decoder(nn.Module):
         )  # [B,(T,)2M]
         return pre.unflatten(-1, (-1, 2)).amax(dim=-1)  # maxout, pool 2: [B,(T,)M]
 
+    def sequence_fused(self, embs: Tensor) -> bool:
+        """Whether training's loop over embs runs as nmt.model.decoder_sequence: the paper's one-layer
+        GRU decoder with Bahdanau attention, trained on a CPU."""
+        cfg = self.cfg
+        simple = cfg.cell == "gru" and cfg.dec_layers == 1 and cfg.attention == "bahdanau"
+        return simple and embs.device.type == "cpu" and torch.is_grad_enabled()
+
+    def sequence(
+        self, embs: Tensor, state: DecoderState, enc: Encoded, dtype: torch.dtype | None
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+        """The teacher-forced loop over embs [B,T,E] (sequence_fused): queries [B,T,D], contexts [B,T,2H],
+        attention [B,T,S] and, with input feeding, readouts [B,T,M] before dropout (else None)."""
+        attention, cell = self.attention, self.cells[0]
+        feeding = self.cfg.input_feeding
+        queries, ctxs, attns, readouts = decoder_sequence(
+            embs.transpose(0, 1),
+            state.top,
+            enc.keys,
+            enc.states,
+            enc.mask,
+            (attention.query_proj.weight, attention.query_proj.bias, attention.v.weight[0]),
+            (cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh),
+            (self.readout.weight, self.readout.bias) if feeding else None,
+            dtype,
+        )  # time-major
+        readouts = readouts.transpose(0, 1) if feeding else None
+        return queries.transpose(0, 1), ctxs.transpose(0, 1), attns.transpose(0, 1), readouts
+
     def forward(
         self, emb: Tensor, state: DecoderState, enc: Encoded, linear: Linear = F.linear
     ) -> tuple[Tensor, DecoderState, Tensor]:
@@ -414,6 +443,10 @@ class Seq2Seq(nn.Module):
         state = self.init_state(enc)
         # All steps' embeddings at once: one embedding backward, not one dense [V,E] gradient a step.
         embs = self.decoder.embed_inputs(tgt_in)  # [B,T,E]
+        if self.decoder.sequence_fused(embs):
+            queries, ctxs, attns, t = self.decoder.sequence(embs, state, enc, matmul_dtype)
+            t = t if t is not None else self.decoder.read(queries, embs, ctxs)  # [B,T,M]
+            return Forced(enc, queries, embs, ctxs, self.decoder.dropout(t), attns)
         linear = LoopLinears(matmul_dtype)  # each decoder weight's gradient: one product over all steps
         queries, ctxs, attns, readouts = [], [], [], []
         for emb in embs.unbind(1):  # [B,E] each; unbind's backward is one stack, not T zero-filled slices

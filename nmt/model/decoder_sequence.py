@@ -1,0 +1,246 @@
+"""The Bahdanau decoder's teacher-forced loop with its backward written out: the CPU training path.
+
+Run step by step under autograd, each target position of a batch records about 55 small ops and
+five Python-level autograd functions, and backward replays about 80 more, each 20-60 us on a CPU:
+the loop was 60% of a training step and bound by that overhead, not by arithmetic (measured on
+`base`, B=90: about 40 us an op on average). Here the forward runs the same equations outside autograd,
+keeping each step's values, and backward runs the recurrence back with fused ops:
+
+    p     = W_a s_{i-1} + b_a                           [B,A]   \\
+    g_h   = W_h s_{i-1} + b_h                           [B,3D]   } one product of s_{i-1} a step
+    o_s   = U_o s_{i-1}                                 [B,2M]  /   (o_s with input feeding)
+    a_i   = softmax_j(v^T tanh(keys_j + p))             [B,S]
+    c_i   = sum_j a_ij h_j                              [B,2H]
+    g_x   = W_ie E y_{i-1} + b_i + W_ic c_i + W_if t_{i-1}      the E y part for all steps at once
+    s_i   = GRU(g_x, g_h, s_{i-1})                      torch's gate order r, z, n
+    t_i   = maxout(o_s + V_o E y_{i-1} + C_o c_i + b_o)         with input feeding: t_i feeds step i+1
+
+Every weight's gradient is one product over all steps (as nmt.model.loop_linear), and the
+annotations' gradient one batched product of the attention weights and the contexts' gradients.
+With a dtype (bf16 on CPUs with bf16 matrix units), every product's operands are rounded to it
+(nmt.model.bf16_matmul); the states, gates, softmax and gradients stay fp32.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from nmt.model import bf16_matmul, energies
+
+
+def decoder_sequence(
+    embs: Tensor,
+    s0: Tensor,
+    keys: Tensor,
+    states: Tensor,
+    mask: Tensor,
+    attn_weights: tuple[Tensor, Tensor, Tensor],
+    gru_weights: tuple[Tensor, Tensor, Tensor, Tensor],
+    readout: tuple[Tensor, Tensor] | None,
+    dtype: torch.dtype | None = None,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Queries s_{i-1} [T,B,D], contexts [T,B,2H], attention [T,B,S] and readouts t [T,B,M] (empty
+    without input feeding) of the teacher-forced loop over E y_{i-1} embs [T,B,E] from s_0 [B,D].
+
+    keys [B,S,A] (U_a h), states [B,S,2H] (h), mask [B,S] (True at real tokens); attn_weights: W_a,
+    b_a, v [A]; gru_weights: W_i [3D,E+2H(+M)], W_h, b_i, b_h; readout: W [2M,D+E+2H], b with input
+    feeding, else None (the readout then runs after the loop). dtype: the products' operand type.
+    """
+    w_read, b_read = readout if readout is not None else (None, None)
+    return _DecoderSequence.apply(
+        embs, s0, keys, states, mask, *attn_weights, *gru_weights, w_read, b_read, dtype
+    )
+
+
+class _Products:
+    """The products of one pass, each weight cast once: fp32, or bf16 operands (bf16_matmul)."""
+
+    def __init__(self, dtype: torch.dtype | None):
+        self.dtype = dtype
+
+    def weight(self, w: Tensor) -> Tensor:
+        """w as the products read it."""
+        return w if self.dtype is None else w.to(self.dtype)
+
+    def mm(self, a: Tensor, b: Tensor) -> Tensor:
+        """a [n,k] @ b [k,m] (b from weight()): fp32 [n,m]."""
+        return a @ b if self.dtype is None else bf16_matmul.mm(a, b)
+
+    def low(self, x: Tensor) -> Tensor:
+        """x in the products' operand type: what the weights' gradients read, stored."""
+        return x if self.dtype is None else x.to(self.dtype)
+
+    def mm_tn(self, a: Tensor, b: Tensor) -> Tensor:
+        """a [n,k].T @ b [n,m], a sum over n rows (a weight's gradient): fp32 [k,m]."""
+        if self.dtype is None:
+            return a.t() @ b
+        return bf16_matmul.mm_tn(a.to(self.dtype), b.to(self.dtype))
+
+
+class _DecoderSequence(torch.autograd.Function):
+    @staticmethod
+    def forward(
+        ctx, embs, s0, keys, states, mask, w_a, b_a, v, w_ih, w_hh, b_ih, b_hh, w_read, b_read, dtype
+    ):
+        steps, batch, emb_dim = embs.shape
+        size, attn, ctx_dim = w_hh.size(1), w_a.size(0), states.size(2)  # D, A, 2H
+        feeding = w_read is not None
+        maxout = w_read.size(0) // 2 if feeding else 0  # M
+        prod = _Products(dtype)
+        # The products of s_{i-1} (W_a; W_h; U_o) and of c_i (W_ic; C_o), each stacked into one.
+        w_s = torch.cat([w_a, w_hh, *([w_read[:, :size]] if feeding else [])])  # [A+3D(+2M),D]
+        b_s = torch.cat([b_a, b_hh, *([b_a.new_zeros(2 * maxout)] if feeding else [])])
+        w_c = torch.cat([w_ih[:, emb_dim : emb_dim + ctx_dim], *([w_read[:, -ctx_dim:]] if feeding else [])])
+        low_s, low_c = prod.weight(w_s.t()), prod.weight(w_c.t())  # [D,A+3D(+2M)], [2H,3D(+2M)]
+        low_f = prod.weight(w_ih[:, emb_dim + ctx_dim :].t()) if feeding else None  # W_if^T [M,3D]
+        flat_embs = embs.reshape(steps * batch, emb_dim)  # [T*B,E]
+        # The E y parts of every step at once: W_ie E y + b_i [T,B,3D], V_o E y + b_o [T,B,2M].
+        w_e = torch.cat([w_ih[:, :emb_dim], *([w_read[:, size : size + emb_dim]] if feeding else [])])
+        b_e = torch.cat([b_ih, *([b_read] if feeding else [])])
+        low_e = prod.weight(w_e)  # [3D(+2M),E]
+        from_embs = prod.mm(flat_embs, low_e.t()).add_(b_e).view(steps, batch, -1)
+
+        queries = embs.new_empty(steps + 1, batch, size)  # s_0 .. s_T
+        queries[0] = s0
+        ctxs = embs.new_empty(steps, batch, ctx_dim)
+        attns = embs.new_empty(steps, batch, states.size(1))
+        # tanh(keys + p) [B,S,A] of each step, allocated apart: one [T,B,S,A] block would be mapped fresh
+        # by the C allocator and page-faulted in at every pass (the add writing it ran 7x slower).
+        hidden = []
+        hidden_n = embs.new_empty(
+            steps, batch, size
+        )  # W_hn s_{i-1} + b_hn, read by the reset gate's gradient
+        reset_update = embs.new_empty(steps, batch, 2 * size)  # r, z
+        new = embs.new_empty(steps, batch, size)  # n
+        readouts = embs.new_empty(steps, batch, maxout)  # t_i
+        seconds = torch.empty(steps, batch, maxout, dtype=torch.bool, device=embs.device)  # maxout's pick
+        for i in range(steps):
+            s = queries[i]  # [B,D]
+            ps = prod.mm(s, low_s).add_(b_s)  # [B,A+3D(+2M)]
+            hid, scores = energies.forward(keys, ps[:, :attn], v, mask)  # [B,S,A], [B,S]
+            hidden.append(hid)
+            a = torch.softmax(scores, dim=-1)  # [B,S]
+            attns[i] = a
+            c = torch.bmm(a.unsqueeze(1), states, out=ctxs[i].unsqueeze(1)).squeeze(1)  # [B,2H]
+            pc = prod.mm(c, low_c)  # [B,3D(+2M)]
+            gx = from_embs[i, :, : 3 * size] + pc[:, : 3 * size]  # [B,3D]
+            if feeding and i:
+                gx += prod.mm(readouts[i - 1], low_f)
+            gh = ps[:, attn : attn + 3 * size]  # [B,3D]
+            hidden_n[i] = gh[:, 2 * size :]
+            rz = torch.add(gx[:, : 2 * size], gh[:, : 2 * size], out=reset_update[i]).sigmoid_()
+            n = torch.mul(rz[:, :size], gh[:, 2 * size :], out=new[i]).add_(gx[:, 2 * size :]).tanh_()
+            torch.lerp(n, s, rz[:, size:], out=queries[i + 1])  # s_i = (1 - z) n + z s_{i-1}
+            if feeding:
+                pre = from_embs[i, :, 3 * size :] + ps[:, attn + 3 * size :] + pc[:, 3 * size :]  # [B,2M]
+                pair = pre.view(batch, maxout, 2)  # [B,M,2]
+                second = torch.gt(pair[..., 1], pair[..., 0], out=seconds[i])  # [B,M]
+                torch.where(second, pair[..., 1], pair[..., 0], out=readouts[i])
+        ctx.prod, ctx.feeding, ctx.sizes = prod, feeding, (size, attn, maxout)
+        ctx.weights = (low_s, low_c, low_f, low_e)
+        ctx.save_for_backward(
+            flat_embs, states, mask, v, queries, ctxs, attns, hidden_n, reset_update, new, readouts, seconds
+        )
+        ctx.hidden = hidden  # intermediates, not outputs: kept on ctx without a reference cycle
+        return queries[:-1], ctxs, attns, readouts
+
+    @staticmethod
+    def backward(ctx, g_queries, g_ctxs, g_attns, g_readouts):
+        flat_embs, states, mask, v, queries, ctxs, attns, hidden_n, reset_update, new, readouts, seconds = (
+            ctx.saved_tensors
+        )
+        hidden, ctx.hidden = ctx.hidden, None  # each step's block freed once its backward has read it
+        prod, feeding, (size, attn, maxout) = ctx.prod, ctx.feeding, ctx.sizes
+        low_s, low_c, low_f, low_e = ctx.weights
+        steps, batch = ctxs.shape[:2]
+        # Gradients of the stacked products' outputs, per step, in the products' operand type: what the
+        # weights' gradients read after the loop (computed in fp32 a step at a time with bf16 products).
+        store = prod.dtype or ctxs.dtype
+        g_s_out = ctxs.new_empty(steps, batch, low_s.size(1), dtype=store)  # d(p, g_h, o_s) [T,B,A+3D(+2M)]
+        g_c_out = ctxs.new_empty(steps, batch, low_c.size(1), dtype=store)  # d(g_x, o_c) [T,B,3D(+2M)]
+        g_c_all = torch.empty_like(ctxs)  # dL/dc_i [T,B,2H]
+        g_keys = torch.zeros_like(hidden[0])  # [B,S,A]
+        g_v = torch.zeros_like(v)  # [A]
+        g_s = queries.new_zeros(batch, size)  # dL/ds_i from the steps after i
+        g_t = queries.new_zeros(batch, maxout)  # dL/dt_i through step i+1's input
+        for i in reversed(range(steps)):
+            s = queries[i]  # s_{i-1} of the paper, the step's input state
+            rz, n = reset_update[i], new[i]
+            r, z = rz[:, :size], rz[:, size:]
+            gs, gc = _row(g_s_out, i, ctxs.dtype), _row(g_c_out, i, ctxs.dtype)  # [B,A+3D(+2M)], [B,3D(+2M)]
+            gx, gh = gc[:, : 3 * size], gs[:, attn : attn + 3 * size]
+            # The GRU, as nmt.model.gru_sequence.
+            torch.mul(g_s, s - n, out=gx[:, size : 2 * size])  # dL/dz
+            pre_n = torch.mul(g_s, 1 - z, out=gx[:, 2 * size :]).mul_(1 - n * n)  # dL/d(g_x n + r g_h n)
+            torch.mul(pre_n, hidden_n[i], out=gx[:, :size])  # dL/dr
+            gx[:, : 2 * size].mul_(rz * (1 - rz))  # through the sigmoids
+            gh[:, : 2 * size] = gx[:, : 2 * size]
+            torch.mul(pre_n, r, out=gh[:, 2 * size :])
+            g_prev = g_queries[i] + g_s * z  # dL/ds_{i-1}, the direct part
+            if feeding:  # maxout: the gradient goes to each pair's larger value
+                g_pre = g_readouts[i] + g_t  # [B,M]
+                pair = gs[:, attn + 3 * size :].view(batch, maxout, 2)
+                torch.mul(g_pre, seconds[i], out=pair[..., 1])
+                torch.sub(g_pre, pair[..., 1], out=pair[..., 0])
+                gc[:, 3 * size :] = gs[:, attn + 3 * size :]
+            gc = _keep(g_c_out, i, gc)
+            if feeding and i:
+                g_t = prod.mm(gc[:, : 3 * size], low_f.t())  # dL/dt_{i-1} [B,M]
+            g_c = torch.add(g_ctxs[i], prod.mm(gc, low_c.t()), out=g_c_all[i])  # [B,2H]
+            # c = a h, a = softmax(scores), scores = v^T tanh(keys + p)
+            a = attns[i]  # [B,S]
+            g_a = torch.bmm(states, g_c.unsqueeze(2)).squeeze(2).add_(g_attns[i])  # [B,S]
+            g_sc = a * (g_a - (a * g_a).sum(-1, keepdim=True))  # dL/dscores [B,S], 0 at padding
+            energies.backward(
+                g_sc, hidden.pop(), v, mask, g_keys, gs[:, :attn], g_v
+            )  # dL/dkeys, dL/dp, dL/dv
+            g_s = torch.add(g_prev, prod.mm(_keep(g_s_out, i, gs), low_s.t()))  # dL/ds_{i-1} [B,D]
+        flat = steps * batch
+        g_s_flat, g_c_flat = g_s_out.view(flat, -1), g_c_out.view(flat, -1)
+        g_gx, g_pre = g_c_flat[:, : 3 * size], g_c_flat[:, 3 * size :]  # [T*B,3D], [T*B,2M]
+        flat_q, flat_c = queries[:-1].reshape(flat, size), ctxs.view(flat, -1)
+        g_w_s = prod.mm_tn(g_s_flat, flat_q)  # [A+3D(+2M),D]: W_a, W_h, U_o
+        g_b_s = _sum_rows(g_s_flat)
+        columns = [prod.low(flat_embs), prod.low(flat_c)]
+        if feeding:  # t_{i-1}, zero at the first step
+            columns.append(
+                prod.low(torch.cat([readouts.new_zeros(1, batch, maxout), readouts[:-1]]).view(flat, maxout))
+            )
+        inputs = torch.cat(columns, dim=1)  # the GRU's inputs [T*B,E+2H(+M)]
+        g_w_ih = prod.mm_tn(g_gx, inputs)  # [3D,E+2H(+M)]
+        g_w_read = g_b_read = None
+        if feeding:
+            g_w_read = torch.cat(
+                [
+                    g_w_s[attn + 3 * size :],
+                    prod.mm_tn(g_pre, inputs[:, : flat_embs.size(1) + flat_c.size(1)]),
+                ],
+                dim=1,
+            )
+            g_b_read = _sum_rows(g_pre)
+        g_embs = prod.mm(g_c_flat, low_e).view(steps, batch, -1)  # [T,B,E]
+        g_states = torch.bmm(attns.permute(1, 2, 0), g_c_all.transpose(0, 1))  # sum_i a_i g_c_i [B,S,2H]
+        g_w_a, g_w_hh = g_w_s[:attn], g_w_s[attn : attn + 3 * size]
+        g_b_a, g_b_hh = g_b_s[:attn], g_b_s[attn : attn + 3 * size]
+        return (
+            g_embs, g_s, g_keys, g_states, None, g_w_a, g_b_a, g_v,
+            g_w_ih, g_w_hh, _sum_rows(g_gx), g_b_hh, g_w_read, g_b_read, None,
+        )  # fmt: skip
+
+
+def _row(store: Tensor, i: int, dtype: torch.dtype) -> Tensor:
+    """Step i's row block of a gradient store, to compute in: the store's own, or an fp32 scratch."""
+    return store[i] if store.dtype == dtype else store.new_empty(store.shape[1:], dtype=dtype)
+
+
+def _keep(store: Tensor, i: int, row: Tensor) -> Tensor:
+    """Step i's finished gradient row block, in the store (cast there if the store is bf16)."""
+    if row.dtype != store.dtype:
+        store[i] = row
+    return store[i]
+
+
+def _sum_rows(x: Tensor) -> Tensor:
+    """A bias's gradient: x [N,k] summed over rows, accumulated in at least fp32."""
+    return x.sum(0, dtype=torch.promote_types(x.dtype, torch.float32))
