@@ -38,6 +38,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nmt.core.vocab import BOS, EOS, PAD, UNK
+from nmt.model import energies
 from nmt.model.config import ModelConfig
 from nmt.model.decoder_sequence import decoder_sequence
 from nmt.model.dropout import Dropout, dropout
@@ -195,18 +196,25 @@ class Attention(nn.Module):
     def forward(self, query: Tensor, enc: Encoded, linear: Linear = F.linear) -> tuple[Tensor, Tensor]:
         """Return the attention weights a [B,S] and the context c [B,2H] for query s [B,D]."""
         if self.kind == "bahdanau":
-            projected = linear(query, self.query_proj.weight, self.query_proj.bias)  # W_a s: [B,A]
-            if torch.is_grad_enabled():  # [B,S,A], in place: one allocation
-                hidden = (enc.keys + projected.unsqueeze(1)).tanh_()
-            else:  # decoding: no allocation
-                hidden = torch.add(enc.keys, projected.unsqueeze(1), out=enc.energies_buffer()).tanh_()
-            scores = hidden @ self.v.weight[0]  # [B,S]; a vector product: its gradient is elementwise
+            scores = self._energies(linear(query, self.query_proj.weight, self.query_proj.bias), enc)
         else:
-            scores = torch.bmm(enc.keys, query.unsqueeze(2)).squeeze(2)  # [B,S]
-        scores = scores.masked_fill(~enc.mask, float("-inf"))
+            scores = torch.bmm(enc.keys, query.unsqueeze(2)).squeeze(2).masked_fill(~enc.mask, float("-inf"))
         weights = torch.softmax(scores, dim=-1, dtype=_at_least_fp32(scores))  # [B,S]
         weights = weights.to(enc.states.dtype)
         return weights, _Context.apply(weights, enc.states)  # [B,S], [B,2H]
+
+    def _energies(self, projected: Tensor, enc: Encoded) -> Tensor:
+        """e_j = v_a^T tanh(W_a s + U_a h_j) [B,S] from W_a s [B,A], -inf at padding."""
+        v = self.v.weight[0]  # [A]
+        if torch.is_grad_enabled():  # [B,S,A], in place: one allocation
+            hidden = (enc.keys + projected.unsqueeze(1)).tanh_()
+        else:  # decoding: on a CPU the energies kernel, which never writes the [B,S,A] block
+            scores = energies.scores(enc.keys, projected, v, enc.mask)
+            if scores is not None:
+                return scores
+            hidden = torch.add(enc.keys, projected.unsqueeze(1), out=enc.energies_buffer()).tanh_()
+        scores = hidden @ v  # [B,S]; a vector product: its gradient is elementwise
+        return scores.masked_fill(~enc.mask, float("-inf"))
 
 
 class AlignHead(nn.Module):

@@ -74,8 +74,15 @@ def forward(keys: Tensor, p: Tensor, v: Tensor, mask: Tensor) -> tuple[Tensor, T
     """h = tanh(keys [B,S,A] + p [B,A]) and scores h v [B,S] (-inf where mask [B,S] is False)."""
     native = _native(keys)
     if native is not None:
-        return tuple(native.forward(keys, p, v, mask))
+        scores, hid = native.forward(keys, p, v, mask, True)
+        return hid, scores
     return forward_torch(keys, p, v, mask)
+
+
+def scores(keys: Tensor, p: Tensor, v: Tensor, mask: Tensor) -> Tensor | None:
+    """forward's scores alone [B,S], without writing h (decoding), where the kernel applies; else None."""
+    native = _native(keys)
+    return None if native is None else native.forward(keys, p, v, mask, False)[0]
 
 
 def backward(

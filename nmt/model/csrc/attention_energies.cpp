@@ -1,6 +1,6 @@
 // Bahdanau attention's energies on a CPU, each direction one pass over the [B,S,A] block.
 //
-//   forward:  h = tanh(keys + p), scores = h v       (at padding: scores -inf, h 0)
+//   forward:  h = tanh(keys + p), scores = h v       (at padding: scores -inf, h 0); h kept for training
 //   backward: from dL/dscores g: d = g v (1 - h^2);  g_keys += d,  g_p = sum_s d,  g_v += sum g h
 //
 // torch runs these as 3 ops forward and 5 backward, each a pass over the block (4 MB at B=90, S=22,
@@ -44,24 +44,27 @@ void tanh_block(T* x, int64_t n) {
 #endif
 }
 
+// hid null: the scores alone (decoding), each run's h in a per-thread buffer that stays in cache.
 template <typename T>
 void forward_kernel(const T* keys, const T* p, int64_t p_stride, const T* v, const bool* mask, T* hid,
                     T* scores, int64_t B, int64_t S, int64_t A) {
   using Vec = Vectorized<T>;
   at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
+    std::vector<T> buffer(hid ? 0 : S * A);
     for (int64_t b = begin; b < end; ++b) {
       const T* q = p + b * p_stride;
       for (int64_t run = b * S; run < (b + 1) * S;) {  // each run of real positions: one tanh call
+        T* h = hid ? hid + run * A : buffer.data();  // the run's first row
         int64_t stop = run;
         for (; stop < (b + 1) * S && mask[stop]; ++stop)
-          at::vec::map2<T>([](Vec x, Vec y) { return x + y; }, hid + stop * A, keys + stop * A, q, A);
-        tanh_block(hid + run * A, (stop - run) * A);
+          at::vec::map2<T>([](Vec x, Vec y) { return x + y; }, h + (stop - run) * A, keys + stop * A, q, A);
+        tanh_block(h, (stop - run) * A);
         for (int64_t bs = run; bs < stop; ++bs)
           scores[bs] = at::vec::map2_reduce_all<T>([](Vec x, Vec y) { return x * y; },
-                                                   [](Vec x, Vec y) { return x + y; }, hid + bs * A, v, A);
+                                                   [](Vec x, Vec y) { return x + y; }, h + (bs - run) * A, v, A);
         for (run = stop; run < (b + 1) * S && !mask[run]; ++run) {  // padding: score -inf, h 0
           scores[run] = -std::numeric_limits<T>::infinity();
-          std::fill(hid + run * A, hid + (run + 1) * A, T(0));
+          if (hid) std::fill(hid + run * A, hid + (run + 1) * A, T(0));
         }
       }
     }
@@ -119,17 +122,19 @@ void check(const torch::Tensor& keys, const torch::Tensor& rows, const torch::Te
 
 }  // namespace
 
-// keys [B,S,A], p [B,A], v [A], mask [B,S] -> tanh(keys + p) [B,S,A] (0 at padding), scores [B,S]
-std::vector<torch::Tensor> energies_forward(torch::Tensor keys, torch::Tensor p, torch::Tensor v, torch::Tensor mask) {
+// keys [B,S,A], p [B,A], v [A], mask [B,S] -> scores [B,S] and, if keep, tanh(keys + p) [B,S,A] (0 at padding)
+std::vector<torch::Tensor> energies_forward(torch::Tensor keys, torch::Tensor p, torch::Tensor v, torch::Tensor mask,
+                                            bool keep) {
   check(keys, p, v, mask);
-  auto hid = torch::empty_like(keys);
+  auto hid = keep ? torch::empty_like(keys) : torch::Tensor();
   auto scores = torch::empty({keys.size(0), keys.size(1)}, keys.options());
   AT_DISPATCH_FLOATING_TYPES(keys.scalar_type(), "energies_forward", [&] {
     forward_kernel<scalar_t>(keys.data_ptr<scalar_t>(), p.data_ptr<scalar_t>(), p.stride(0),
-                             v.data_ptr<scalar_t>(), mask.data_ptr<bool>(), hid.data_ptr<scalar_t>(),
+                             v.data_ptr<scalar_t>(), mask.data_ptr<bool>(), keep ? hid.data_ptr<scalar_t>() : nullptr,
                              scores.data_ptr<scalar_t>(), keys.size(0), keys.size(1), keys.size(2));
   });
-  return {hid, scores};
+  if (!keep) return {scores};
+  return {scores, hid};
 }
 
 // g_scores [B,S], hid [B,S,A], v [A], mask [B,S]; adds into g_keys [B,S,A] and g_v [A], writes g_p [B,A]
@@ -147,6 +152,6 @@ void energies_backward(torch::Tensor g_scores, torch::Tensor hid, torch::Tensor 
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("forward", &energies_forward, "tanh(keys + p) and its scores against v");
+  m.def("forward", &energies_forward, "the scores v tanh(keys + p) and, if keep, tanh(keys + p)");
   m.def("backward", &energies_backward, "the energies' gradients, accumulated");
 }
