@@ -35,6 +35,7 @@ from torch import Tensor
 from nmt.core.vocab import BOS, EOS, PAD
 from nmt.model import bf16_matmul
 from nmt.model.bahdanau import Linear, Seq2Seq
+from nmt.model.native import for_cpu
 
 
 class DecodeConfig(BaseModel):
@@ -122,6 +123,9 @@ def _limits(max_len: int | Tensor, batch: int, device: torch.device) -> Tensor:
     return torch.full((batch,), int(max_len), dtype=torch.long, device=device)  # [B]
 
 
+_BANNED = torch.tensor([PAD, BOS])  # columns never chosen (the special pieces are their own columns)
+
+
 def _best_next(logits: Tensor, force_eos: Tensor, n: int, ids: Tensor) -> tuple[Tensor, Tensor]:
     """The n best next tokens of each row of logits [N,K] over the pieces ids [K], and their
     log-probabilities: [N,n] each.
@@ -131,6 +135,10 @@ def _best_next(logits: Tensor, force_eos: Tensor, n: int, ids: Tensor) -> tuple[
     the best logits, and only those n get the row's log-normaliser subtracted: no [N,K]
     log-probability tensor is written. Best first; for n=1 (greedy) a max.
     """
+    native = for_cpu(logits)
+    if native is not None:  # csrc/best_next.cpp: the same choice in one pass a row
+        best, columns = native.best_next(logits.contiguous(), force_eos.contiguous(), n, _BANNED, EOS)
+        return best, ids[columns]
     scores = logits.float()  # [N,K]
     norm = torch.logsumexp(scores, dim=-1, keepdim=True)  # [N,1] over the whole output vocabulary
     scores[:, PAD] = float("-inf")  # in place: the logits are not read again

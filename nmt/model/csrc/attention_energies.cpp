@@ -5,7 +5,7 @@
 //
 // torch runs these as 3 ops forward and 5 backward, each a pass over the block (4 MB at B=90, S=22,
 // A=512): 0.43 ms and 0.74 ms a decoder step. Padding positions are skipped.
-#include <torch/extension.h>
+#include "kernels.h"
 
 #include <ATen/Parallel.h>
 #include <ATen/cpu/vec/functional.h>
@@ -109,25 +109,25 @@ void backward_kernel(const T* g_scores, const T* hid, const T* v, const bool* ma
     for (int64_t a = 0; a < A; ++a) g_v[a] += partial[t * A + a];
 }
 
-void check(const torch::Tensor& keys, const torch::Tensor& rows, const torch::Tensor& v,
-           const torch::Tensor& mask) {
+void check(const at::Tensor& keys, const at::Tensor& rows, const at::Tensor& v,
+           const at::Tensor& mask) {
   TORCH_CHECK(keys.device().is_cpu() && keys.is_contiguous() && keys.dim() == 3, "keys: a contiguous CPU [B,S,A]");
   TORCH_CHECK(rows.dim() == 2 && rows.size(0) == keys.size(0) && rows.size(1) == keys.size(2) &&
                   rows.stride(1) == 1 && rows.scalar_type() == keys.scalar_type(),
               "a [B,A] tensor with contiguous rows, of the keys' type");
   TORCH_CHECK(v.is_contiguous() && v.numel() == keys.size(2) && v.scalar_type() == keys.scalar_type(), "v: [A]");
-  TORCH_CHECK(mask.is_contiguous() && mask.scalar_type() == torch::kBool &&
+  TORCH_CHECK(mask.is_contiguous() && mask.scalar_type() == at::kBool &&
                   mask.numel() == keys.size(0) * keys.size(1), "mask: a contiguous bool [B,S]");
 }
 
 }  // namespace
 
 // keys [B,S,A], p [B,A], v [A], mask [B,S] -> scores [B,S] and, if keep, tanh(keys + p) [B,S,A] (0 at padding)
-std::vector<torch::Tensor> energies_forward(torch::Tensor keys, torch::Tensor p, torch::Tensor v, torch::Tensor mask,
+std::vector<at::Tensor> energies_forward(at::Tensor keys, at::Tensor p, at::Tensor v, at::Tensor mask,
                                             bool keep) {
   check(keys, p, v, mask);
-  auto hid = keep ? torch::empty_like(keys) : torch::Tensor();
-  auto scores = torch::empty({keys.size(0), keys.size(1)}, keys.options());
+  auto hid = keep ? at::empty_like(keys) : at::Tensor();
+  auto scores = at::empty({keys.size(0), keys.size(1)}, keys.options());
   AT_DISPATCH_FLOATING_TYPES(keys.scalar_type(), "energies_forward", [&] {
     forward_kernel<scalar_t>(keys.data_ptr<scalar_t>(), p.data_ptr<scalar_t>(), p.stride(0),
                              v.data_ptr<scalar_t>(), mask.data_ptr<bool>(), keep ? hid.data_ptr<scalar_t>() : nullptr,
@@ -138,8 +138,8 @@ std::vector<torch::Tensor> energies_forward(torch::Tensor keys, torch::Tensor p,
 }
 
 // g_scores [B,S], hid [B,S,A], v [A], mask [B,S]; adds into g_keys [B,S,A] and g_v [A], writes g_p [B,A]
-void energies_backward(torch::Tensor g_scores, torch::Tensor hid, torch::Tensor v, torch::Tensor mask,
-                       torch::Tensor g_keys, torch::Tensor g_p, torch::Tensor g_v) {
+void energies_backward(at::Tensor g_scores, at::Tensor hid, at::Tensor v, at::Tensor mask,
+                       at::Tensor g_keys, at::Tensor g_p, at::Tensor g_v) {
   check(hid, g_p, v, mask);
   TORCH_CHECK(g_keys.sizes() == hid.sizes() && g_keys.is_contiguous(), "g_keys: a contiguous [B,S,A]");
   TORCH_CHECK(g_scores.is_contiguous() && g_scores.numel() == mask.numel(), "g_scores: a contiguous [B,S]");
@@ -149,9 +149,4 @@ void energies_backward(torch::Tensor g_scores, torch::Tensor hid, torch::Tensor 
                               mask.data_ptr<bool>(), g_keys.data_ptr<scalar_t>(), g_p.data_ptr<scalar_t>(),
                               g_p.stride(0), g_v.data_ptr<scalar_t>(), hid.size(0), hid.size(1), hid.size(2));
   });
-}
-
-PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("forward", &energies_forward, "the scores v tanh(keys + p) and, if keep, tanh(keys + p)");
-  m.def("backward", &energies_backward, "the energies' gradients, accumulated");
 }

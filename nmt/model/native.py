@@ -1,0 +1,75 @@
+"""The CPU kernels in nmt/model/csrc, compiled once per machine; None where they cannot be built.
+
+Two kinds of work are bound by passes over memory rather than by arithmetic when torch runs them op
+by op: attention's energies in training and decoding (nmt.model.energies), and decoding's choice of
+next tokens (nmt.model.search). The kernels make one pass where torch makes three to eight.
+
+They are built with torch's own cpp_extension on first use (about 40 s on two cores, then loaded
+from torch's extensions folder, TORCH_EXTENSIONS_DIR, keyed by the CPU's vector capability). Where
+they cannot be built (no C++ compiler or ninja), a warning says why and torch's ops run instead,
+with the same results.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import shutil
+from pathlib import Path
+from types import ModuleType
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+SOURCES = sorted((Path(__file__).parent / "csrc").glob("*.cpp"))
+# ATen's at::vec picks its vector width from CPU_CAPABILITY_*, as torch's own kernels do.
+VECTOR_FLAGS = {
+    "AVX512": [
+        "-mavx512f",
+        "-mavx512bw",
+        "-mavx512vl",
+        "-mavx512dq",
+        "-mfma",
+        "-DCPU_CAPABILITY=AVX512",
+        "-DCPU_CAPABILITY_AVX512",
+    ],
+    "AVX2": ["-mavx2", "-mfma", "-DCPU_CAPABILITY=AVX2", "-DCPU_CAPABILITY_AVX2"],
+}
+
+
+@functools.cache
+def kernels() -> ModuleType | None:
+    """The compiled kernels (built on the first call on a machine), or None where they cannot be built."""
+    vector = torch.backends.cpu.get_cpu_capability()  # AVX512, AVX2, ... or DEFAULT: portable scalar code
+    try:
+        from torch.utils import cpp_extension
+
+        _ninja_on_path()
+        logger.info("loading the CPU kernels (building them takes about 40 s, once per machine)")
+        return cpp_extension.load(
+            f"nmt_kernels_{vector.lower()}",
+            [str(path) for path in SOURCES],
+            extra_cflags=["-O3", "-fopenmp", *VECTOR_FLAGS.get(vector, [])],
+            extra_ldflags=["-fopenmp"],
+        )
+    except Exception as error:  # a missing compiler surfaces as OSError, RuntimeError or CalledProcessError
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        logger.warning("the CPU kernels could not be built (%s); torch's ops run instead", reason)
+        return None
+
+
+def for_cpu(x: torch.Tensor) -> ModuleType | None:
+    """The kernels where they apply to x (an fp32 or fp64 CPU tensor), else None."""
+    if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
+        return None
+    return kernels()
+
+
+def _ninja_on_path() -> None:
+    """cpp_extension runs `ninja` from PATH: add the pip package's where no system ninja is."""
+    if shutil.which("ninja") is None:
+        import ninja
+
+        os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
