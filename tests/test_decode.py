@@ -164,15 +164,22 @@ def test_length_limit_and_forced_eos():
     assert [[len(h.tokens) for h in hyps] for hyps in out] == [[4] * 3, [2] * 3]
 
 
-def test_best_next_tokens_are_the_log_softmax_top_with_bans_and_forced_ends():
+@pytest.mark.parametrize("kernel", [True, False], ids=["kernel", "torch-ops"])
+@pytest.mark.parametrize("n", [1, 5])
+def test_best_next_tokens_are_the_log_softmax_top_with_bans_and_forced_ends(kernel, n, monkeypatch):
     """The n best next tokens are log_softmax's top n over the whole output vocabulary, PAD and BOS
-    banned, returned as the columns' pieces; a row at its length limit gets EOS first and nothing else."""
+    banned, returned as the columns' pieces; a row at its length limit gets EOS first and nothing else.
+    The same from the CPU kernel (csrc/best_next.cpp) and from torch's ops."""
+    if kernel:
+        assert search_module.for_cpu(torch.zeros(1)) is not None, "the CPU kernels did not build here"
+    else:
+        monkeypatch.setattr(search_module, "for_cpu", lambda x: None)
     logits = torch.randn(6, 40, generator=torch.Generator().manual_seed(0)) * 4
     logits[0, PAD] = logits[1, BOS] = 50.0  # banned even when they would win
     force = torch.tensor([False, False, True, False, False, True])
     reference = torch.log_softmax(logits, dim=-1)
     ids = torch.cat([torch.arange(4), 100 + 7 * torch.arange(36)])  # the specials, then other pieces
-    best, tokens = _best_next(logits.clone(), force, 5, ids)
+    best, tokens = _best_next(logits.clone(), force, n, ids)
     for row in range(6):
         if force[row]:
             assert tokens[row, 0] == EOS and best[row, 0] == pytest.approx(
@@ -182,7 +189,7 @@ def test_best_next_tokens_are_the_log_softmax_top_with_bans_and_forced_ends():
             continue
         allowed = reference[row].clone()
         allowed[[PAD, BOS]] = float("-inf")
-        expected, expected_tokens = allowed.topk(5)
+        expected, expected_tokens = allowed.topk(n)
         assert tokens[row].tolist() == ids[expected_tokens].tolist()
         torch.testing.assert_close(best[row], expected, atol=1e-5, rtol=0)
 

@@ -208,11 +208,8 @@ class Attention(nn.Module):
         v = self.v.weight[0]  # [A]
         if torch.is_grad_enabled():  # [B,S,A], in place: one allocation
             hidden = (enc.keys + projected.unsqueeze(1)).tanh_()
-        else:  # decoding: on a CPU the energies kernel, which never writes the [B,S,A] block
-            scores = energies.scores(enc.keys, projected, v, enc.mask)
-            if scores is not None:
-                return scores
-            hidden = torch.add(enc.keys, projected.unsqueeze(1), out=enc.energies_buffer()).tanh_()
+        else:  # decoding: on a CPU a kernel that never writes the [B,S,A] block, else into a reused one
+            return energies.scores(enc.keys, projected, v, enc.mask, enc.energies_buffer)
         scores = hidden @ v  # [B,S]; a vector product: its gradient is elementwise
         return scores.masked_fill(~enc.mask, float("-inf"))
 

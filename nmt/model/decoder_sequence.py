@@ -105,12 +105,8 @@ class _DecoderSequence(torch.autograd.Function):
         queries[0] = s0
         ctxs = embs.new_empty(steps, batch, ctx_dim)
         attns = embs.new_empty(steps, batch, states.size(1))
-        # tanh(keys + p) [B,S,A] of each step, allocated apart: one [T,B,S,A] block would be mapped fresh
-        # by the C allocator and page-faulted in at every pass (the add writing it ran 7x slower).
-        hidden = []
-        hidden_n = embs.new_empty(
-            steps, batch, size
-        )  # W_hn s_{i-1} + b_hn, read by the reset gate's gradient
+        projected = embs.new_empty(steps, batch, attn)  # p = W_a s_{i-1} + b_a: backward recomputes h from it
+        hidden_n = embs.new_empty(steps, batch, size)  # W_hn s_{i-1} + b_hn, for the reset gate's gradient
         reset_update = embs.new_empty(steps, batch, 2 * size)  # r, z
         new = embs.new_empty(steps, batch, size)  # n
         readouts = embs.new_empty(steps, batch, maxout)  # t_i
@@ -118,8 +114,8 @@ class _DecoderSequence(torch.autograd.Function):
         for i in range(steps):
             s = queries[i]  # [B,D]
             ps = prod.mm(s, low_s).add_(b_s)  # [B,A+3D(+2M)]
-            hid, scores = energies.forward(keys, ps[:, :attn], v, mask)  # [B,S,A], [B,S]
-            hidden.append(hid)
+            projected[i] = ps[:, :attn]
+            scores = energies.scores(keys, projected[i], v, mask)  # [B,S]
             a = torch.softmax(scores, dim=-1)  # [B,S]
             attns[i] = a
             c = torch.bmm(a.unsqueeze(1), states, out=ctxs[i].unsqueeze(1)).squeeze(1)  # [B,2H]
@@ -140,17 +136,17 @@ class _DecoderSequence(torch.autograd.Function):
         ctx.prod, ctx.feeding, ctx.sizes = prod, feeding, (size, attn, maxout)
         ctx.weights = (low_s, low_c, low_f, low_e)
         ctx.save_for_backward(
-            flat_embs, states, mask, v, queries, ctxs, attns, hidden_n, reset_update, new, readouts, seconds
-        )
-        ctx.hidden = hidden  # intermediates, not outputs: kept on ctx without a reference cycle
+            flat_embs, keys, states, mask, v, projected, queries, ctxs, attns, hidden_n, reset_update, new,
+            readouts, seconds,
+        )  # fmt: skip
         return queries[:-1], ctxs, attns, readouts
 
     @staticmethod
     def backward(ctx, g_queries, g_ctxs, g_attns, g_readouts):
-        flat_embs, states, mask, v, queries, ctxs, attns, hidden_n, reset_update, new, readouts, seconds = (
-            ctx.saved_tensors
-        )
-        hidden, ctx.hidden = ctx.hidden, None  # each step's block freed once its backward has read it
+        (
+            flat_embs, keys, states, mask, v, projected, queries, ctxs, attns, hidden_n, reset_update, new,
+            readouts, seconds,
+        ) = ctx.saved_tensors  # fmt: skip
         prod, feeding, (size, attn, maxout) = ctx.prod, ctx.feeding, ctx.sizes
         low_s, low_c, low_f, low_e = ctx.weights
         steps, batch = ctxs.shape[:2]
@@ -160,7 +156,7 @@ class _DecoderSequence(torch.autograd.Function):
         g_s_out = ctxs.new_empty(steps, batch, low_s.size(1), dtype=store)  # d(p, g_h, o_s) [T,B,A+3D(+2M)]
         g_c_out = ctxs.new_empty(steps, batch, low_c.size(1), dtype=store)  # d(g_x, o_c) [T,B,3D(+2M)]
         g_c_all = torch.empty_like(ctxs)  # dL/dc_i [T,B,2H]
-        g_keys = torch.zeros_like(hidden[0])  # [B,S,A]
+        g_keys = torch.zeros_like(keys)  # [B,S,A]
         g_v = torch.zeros_like(v)  # [A]
         g_s = queries.new_zeros(batch, size)  # dL/ds_i from the steps after i
         g_t = queries.new_zeros(batch, maxout)  # dL/dt_i through step i+1's input
@@ -192,9 +188,7 @@ class _DecoderSequence(torch.autograd.Function):
             a = attns[i]  # [B,S]
             g_a = torch.bmm(states, g_c.unsqueeze(2)).squeeze(2).add_(g_attns[i])  # [B,S]
             g_sc = a * (g_a - (a * g_a).sum(-1, keepdim=True))  # dL/dscores [B,S], 0 at padding
-            energies.backward(
-                g_sc, hidden.pop(), v, mask, g_keys, gs[:, :attn], g_v
-            )  # dL/dkeys, dL/dp, dL/dv
+            energies.backward(g_sc, keys, projected[i], v, mask, g_keys, gs[:, :attn], g_v)  # keys, p, v
             g_s = torch.add(g_prev, prod.mm(_keep(g_s_out, i, gs), low_s.t()))  # dL/ds_{i-1} [B,D]
         flat = steps * batch
         g_s_flat, g_c_flat = g_s_out.view(flat, -1), g_c_out.view(flat, -1)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 import shutil
 from pathlib import Path
 from types import ModuleType
@@ -42,6 +43,11 @@ VECTOR_FLAGS = {
 @functools.cache
 def kernels() -> ModuleType | None:
     """The compiled kernels (built on the first call on a machine), or None where they cannot be built."""
+    return build()
+
+
+def build() -> ModuleType | None:
+    """Build (or load, if built) the kernels for this CPU; None, with a warning saying why, if that fails."""
     vector = torch.backends.cpu.get_cpu_capability()  # AVX512, AVX2, ... or DEFAULT: portable scalar code
     try:
         from torch.utils import cpp_extension
@@ -55,9 +61,17 @@ def kernels() -> ModuleType | None:
             extra_ldflags=["-fopenmp"],
         )
     except Exception as error:  # a missing compiler surfaces as OSError, RuntimeError or CalledProcessError
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        logger.warning("the CPU kernels could not be built (%s); torch's ops run instead", reason)
+        logger.warning("the CPU kernels could not be built (%s); torch's ops run instead", _reason(error))
+        logger.debug("building the CPU kernels failed", exc_info=error)
         return None
+
+
+def _reason(error: Exception) -> str:
+    """The line of a build failure that says what went wrong (ninja's output is mostly command lines)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    telling = [line for line in lines if re.search(r"error:|not found|no such file", line, re.IGNORECASE)]
+    telling = [line for line in telling if not line.startswith(("FAILED:", "ninja:"))]
+    return (telling or lines or [type(error).__name__])[0][:300]
 
 
 def for_cpu(x: torch.Tensor) -> ModuleType | None:

@@ -1,10 +1,12 @@
 // Bahdanau attention's energies on a CPU, each direction one pass over the [B,S,A] block.
 //
-//   forward:  h = tanh(keys + p), scores = h v       (at padding: scores -inf, h 0); h kept for training
+//   forward:  h = tanh(keys + p), scores = h v       (-inf at padding)
 //   backward: from dL/dscores g: d = g v (1 - h^2);  g_keys += d,  g_p = sum_s d,  g_v += sum g h
 //
 // torch runs these as 3 ops forward and 5 backward, each a pass over the block (4 MB at B=90, S=22,
-// A=512): 0.43 ms and 0.74 ms a decoder step. Padding positions are skipped.
+// A=512): 0.43 ms and 0.74 ms a decoder step. Here h lives in a per-thread buffer a run of real
+// positions at a time (padding is skipped): the forward never writes it, and the backward computes it
+// again from keys and p, which costs a tanh and saves storing [T,B,S,A] for the backward (100 MB a batch).
 #include "kernels.h"
 
 #include <ATen/Parallel.h>
@@ -44,65 +46,81 @@ void tanh_block(T* x, int64_t n) {
 #endif
 }
 
-// hid null: the scores alone (decoding), each run's h in a per-thread buffer that stays in cache.
+// h = tanh(keys + p) for one run of real positions [first, stop) of row b: into h [stop-first, A].
 template <typename T>
-void forward_kernel(const T* keys, const T* p, int64_t p_stride, const T* v, const bool* mask, T* hid,
-                    T* scores, int64_t B, int64_t S, int64_t A) {
+void tanh_run(const T* keys, const T* q, int64_t first, int64_t stop, int64_t A, T* h) {
   using Vec = Vectorized<T>;
+  for (int64_t bs = first; bs < stop; ++bs)
+    at::vec::map2<T>([](Vec x, Vec y) { return x + y; }, h + (bs - first) * A, keys + bs * A, q, A);
+  tanh_block(h, (stop - first) * A);
+}
+
+// Calls f(first, stop) for each run of real positions of row b, in order.
+template <typename F>
+void for_each_run(const bool* mask, int64_t b, int64_t S, F f) {
+  for (int64_t first = b * S; first < (b + 1) * S;) {
+    int64_t stop = first;
+    while (stop < (b + 1) * S && mask[stop]) ++stop;
+    if (stop > first) f(first, stop);
+    for (first = stop; first < (b + 1) * S && !mask[first];) ++first;
+  }
+}
+
+template <typename T>
+void forward_kernel(const T* keys, const T* p, int64_t p_stride, const T* v, const bool* mask, T* scores,
+                    int64_t B, int64_t S, int64_t A) {
+  using Vec = Vectorized<T>;
+  std::fill(scores, scores + B * S, -std::numeric_limits<T>::infinity());  // padding keeps -inf
   at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
-    std::vector<T> buffer(hid ? 0 : S * A);
+    std::vector<T> h(S * A);  // a run's h, in cache
     for (int64_t b = begin; b < end; ++b) {
-      const T* q = p + b * p_stride;
-      for (int64_t run = b * S; run < (b + 1) * S;) {  // each run of real positions: one tanh call
-        T* h = hid ? hid + run * A : buffer.data();  // the run's first row
-        int64_t stop = run;
-        for (; stop < (b + 1) * S && mask[stop]; ++stop)
-          at::vec::map2<T>([](Vec x, Vec y) { return x + y; }, h + (stop - run) * A, keys + stop * A, q, A);
-        tanh_block(h, (stop - run) * A);
-        for (int64_t bs = run; bs < stop; ++bs)
+      for_each_run(mask, b, S, [&](int64_t first, int64_t stop) {
+        tanh_run(keys, p + b * p_stride, first, stop, A, h.data());
+        for (int64_t bs = first; bs < stop; ++bs)
           scores[bs] = at::vec::map2_reduce_all<T>([](Vec x, Vec y) { return x * y; },
-                                                   [](Vec x, Vec y) { return x + y; }, h + (bs - run) * A, v, A);
-        for (run = stop; run < (b + 1) * S && !mask[run]; ++run) {  // padding: score -inf, h 0
-          scores[run] = -std::numeric_limits<T>::infinity();
-          if (hid) std::fill(hid + run * A, hid + (run + 1) * A, T(0));
-        }
-      }
+                                                   [](Vec x, Vec y) { return x + y; }, h.data() + (bs - first) * A,
+                                                   v, A);
+      });
     }
   });
 }
 
 template <typename T>
-void backward_kernel(const T* g_scores, const T* hid, const T* v, const bool* mask, T* g_keys, T* g_p,
-                     int64_t gp_stride, T* g_v, int64_t B, int64_t S, int64_t A) {
+void backward_kernel(const T* g_scores, const T* keys, const T* p, int64_t p_stride, const T* v,
+                     const bool* mask, T* g_keys, T* g_p, int64_t gp_stride, T* g_v, int64_t B, int64_t S,
+                     int64_t A) {
   using Vec = Vectorized<T>;
   const int64_t n = Vec::size();
   std::vector<T> partial(static_cast<size_t>(at::get_num_threads()) * A, T(0));  // g_v per thread
   at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
     T* gv = partial.data() + at::get_thread_num() * A;
+    std::vector<T> run_h(S * A);  // h recomputed, a run at a time: never stored between the passes
     for (int64_t b = begin; b < end; ++b) {
       T* gp = g_p + b * gp_stride;
       std::fill(gp, gp + A, T(0));
-      for (int64_t bs = b * S; bs < (b + 1) * S; ++bs) {
-        if (!mask[bs]) continue;
-        const T g = g_scores[bs];
-        const T* h = hid + bs * A;
-        T* gk = g_keys + bs * A;
-        const Vec gvec(g), one(T(1));
-        int64_t a = 0;
-        for (; a + n <= A; a += n) {
-          Vec x = Vec::loadu(h + a);
-          Vec d = gvec * Vec::loadu(v + a) * (one - x * x);
-          (Vec::loadu(gk + a) + d).store(gk + a);
-          (Vec::loadu(gp + a) + d).store(gp + a);
-          at::vec::fmadd(gvec, x, Vec::loadu(gv + a)).store(gv + a);
+      for_each_run(mask, b, S, [&](int64_t first, int64_t stop) {
+        tanh_run(keys, p + b * p_stride, first, stop, A, run_h.data());
+        for (int64_t bs = first; bs < stop; ++bs) {
+          const T g = g_scores[bs];
+          const T* h = run_h.data() + (bs - first) * A;
+          T* gk = g_keys + bs * A;
+          const Vec gvec(g), one(T(1));
+          int64_t a = 0;
+          for (; a + n <= A; a += n) {
+            Vec x = Vec::loadu(h + a);
+            Vec d = gvec * Vec::loadu(v + a) * (one - x * x);
+            (Vec::loadu(gk + a) + d).store(gk + a);
+            (Vec::loadu(gp + a) + d).store(gp + a);
+            at::vec::fmadd(gvec, x, Vec::loadu(gv + a)).store(gv + a);
+          }
+          for (; a < A; ++a) {
+            const T d = g * v[a] * (T(1) - h[a] * h[a]);
+            gk[a] += d;
+            gp[a] += d;
+            gv[a] += g * h[a];
+          }
         }
-        for (; a < A; ++a) {
-          const T d = g * v[a] * (T(1) - h[a] * h[a]);
-          gk[a] += d;
-          gp[a] += d;
-          gv[a] += g * h[a];
-        }
-      }
+      });
     }
   });
   for (size_t t = 0; t < partial.size() / A; ++t)
@@ -122,31 +140,33 @@ void check(const at::Tensor& keys, const at::Tensor& rows, const at::Tensor& v,
 
 }  // namespace
 
-// keys [B,S,A], p [B,A], v [A], mask [B,S] -> scores [B,S] and, if keep, tanh(keys + p) [B,S,A] (0 at padding)
-std::vector<at::Tensor> energies_forward(at::Tensor keys, at::Tensor p, at::Tensor v, at::Tensor mask,
-                                            bool keep) {
+// keys [B,S,A], p [B,A], v [A], mask [B,S] -> the scores v tanh(keys + p) [B,S], -inf at padding
+at::Tensor energies_forward(at::Tensor keys, at::Tensor p, at::Tensor v, at::Tensor mask) {
   check(keys, p, v, mask);
-  auto hid = keep ? at::empty_like(keys) : at::Tensor();
   auto scores = at::empty({keys.size(0), keys.size(1)}, keys.options());
   AT_DISPATCH_FLOATING_TYPES(keys.scalar_type(), "energies_forward", [&] {
-    forward_kernel<scalar_t>(keys.data_ptr<scalar_t>(), p.data_ptr<scalar_t>(), p.stride(0),
-                             v.data_ptr<scalar_t>(), mask.data_ptr<bool>(), keep ? hid.data_ptr<scalar_t>() : nullptr,
-                             scores.data_ptr<scalar_t>(), keys.size(0), keys.size(1), keys.size(2));
+    forward_kernel<scalar_t>(keys.data_ptr<scalar_t>(), p.data_ptr<scalar_t>(), p.stride(0), v.data_ptr<scalar_t>(),
+                             mask.data_ptr<bool>(), scores.data_ptr<scalar_t>(), keys.size(0), keys.size(1),
+                             keys.size(2));
   });
-  if (!keep) return {scores};
-  return {scores, hid};
+  return scores;
 }
 
-// g_scores [B,S], hid [B,S,A], v [A], mask [B,S]; adds into g_keys [B,S,A] and g_v [A], writes g_p [B,A]
-void energies_backward(at::Tensor g_scores, at::Tensor hid, at::Tensor v, at::Tensor mask,
+// From dL/dscores g_scores [B,S] (and the forward's keys, p, v, mask): adds dL/dkeys into g_keys [B,S,A]
+// and dL/dv into g_v [A], writes dL/dp into g_p [B,A] (rows may be strided).
+void energies_backward(at::Tensor g_scores, at::Tensor keys, at::Tensor p, at::Tensor v, at::Tensor mask,
                        at::Tensor g_keys, at::Tensor g_p, at::Tensor g_v) {
-  check(hid, g_p, v, mask);
-  TORCH_CHECK(g_keys.sizes() == hid.sizes() && g_keys.is_contiguous(), "g_keys: a contiguous [B,S,A]");
-  TORCH_CHECK(g_scores.is_contiguous() && g_scores.numel() == mask.numel(), "g_scores: a contiguous [B,S]");
-  TORCH_CHECK(g_v.is_contiguous() && g_v.numel() == v.numel(), "g_v: [A]");
-  AT_DISPATCH_FLOATING_TYPES(hid.scalar_type(), "energies_backward", [&] {
-    backward_kernel<scalar_t>(g_scores.data_ptr<scalar_t>(), hid.data_ptr<scalar_t>(), v.data_ptr<scalar_t>(),
-                              mask.data_ptr<bool>(), g_keys.data_ptr<scalar_t>(), g_p.data_ptr<scalar_t>(),
-                              g_p.stride(0), g_v.data_ptr<scalar_t>(), hid.size(0), hid.size(1), hid.size(2));
+  check(keys, p, v, mask);
+  check(keys, g_p, v, mask);
+  TORCH_CHECK(g_keys.sizes() == keys.sizes() && g_keys.is_contiguous() && g_keys.scalar_type() == keys.scalar_type(),
+              "g_keys: a contiguous [B,S,A] of the keys' type");
+  TORCH_CHECK(g_scores.is_contiguous() && g_scores.numel() == mask.numel() && g_scores.scalar_type() == keys.scalar_type(),
+              "g_scores: a contiguous [B,S] of the keys' type");
+  TORCH_CHECK(g_v.is_contiguous() && g_v.numel() == v.numel() && g_v.scalar_type() == keys.scalar_type(), "g_v: [A]");
+  AT_DISPATCH_FLOATING_TYPES(keys.scalar_type(), "energies_backward", [&] {
+    backward_kernel<scalar_t>(g_scores.data_ptr<scalar_t>(), keys.data_ptr<scalar_t>(), p.data_ptr<scalar_t>(),
+                              p.stride(0), v.data_ptr<scalar_t>(), mask.data_ptr<bool>(), g_keys.data_ptr<scalar_t>(),
+                              g_p.data_ptr<scalar_t>(), g_p.stride(0), g_v.data_ptr<scalar_t>(), keys.size(0),
+                              keys.size(1), keys.size(2));
   });
 }

@@ -4,7 +4,7 @@
 #include "kernels.h"
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("energies_forward", &energies_forward, "the scores v tanh(keys + p) and, if keep, tanh(keys + p)");
+  m.def("energies_forward", &energies_forward, "the scores v tanh(keys + p), -inf at padding");
   m.def("energies_backward", &energies_backward, "the energies' gradients, accumulated");
   m.def("best_next", &best_next, "each row's n best next tokens: log-probabilities and columns");
 }

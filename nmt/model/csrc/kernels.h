@@ -5,10 +5,10 @@
 
 #include <vector>
 
-// attention_energies.cpp: Bahdanau attention's energies, forward (scores, and h if keep) and backward.
-std::vector<at::Tensor> energies_forward(at::Tensor keys, at::Tensor p, at::Tensor v, at::Tensor mask, bool keep);
-void energies_backward(at::Tensor g_scores, at::Tensor hid, at::Tensor v, at::Tensor mask, at::Tensor g_keys,
-                       at::Tensor g_p, at::Tensor g_v);
+// attention_energies.cpp: Bahdanau attention's energies, forward (the scores) and backward.
+at::Tensor energies_forward(at::Tensor keys, at::Tensor p, at::Tensor v, at::Tensor mask);
+void energies_backward(at::Tensor g_scores, at::Tensor keys, at::Tensor p, at::Tensor v, at::Tensor mask,
+                       at::Tensor g_keys, at::Tensor g_p, at::Tensor g_v);
 
 // best_next.cpp: decoding's n best next tokens of each row and their log-probabilities.
 std::vector<at::Tensor> best_next(const at::Tensor& logits, const at::Tensor& force_end, int64_t n,
