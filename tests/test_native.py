@@ -97,7 +97,7 @@ def test_where_the_kernels_cannot_be_built_a_warning_says_why_and_torchs_ops_run
     assert torch.equal(scores, energies.scores_torch(keys, p, v, mask))
     assert torch.equal(scratch, torch.tanh(keys + p.unsqueeze(1)))
     logits = torch.randn(4, 40, generator=torch.Generator().manual_seed(3))
-    best, tokens = _best_next(logits, torch.zeros(4, dtype=torch.bool), 3, torch.arange(40))
+    best, tokens = _best_next(logits.clone(), torch.zeros(4, dtype=torch.bool), 3, torch.arange(40))
     allowed = torch.log_softmax(logits, -1).index_fill(1, torch.tensor([PAD, BOS]), float("-inf"))
     torch.testing.assert_close(best, allowed.topk(3).values)
     assert torch.equal(tokens, allowed.topk(3).indices)
