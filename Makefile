@@ -26,6 +26,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,dask]"
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[align]" 2>/dev/null \
 		|| echo "note: eflomal (the statistical aligner) not installed: it needs a C compiler; everything else works"
+	$(PY) -m nmt.model.native
 	touch $(STAMP)
 
 demo: setup

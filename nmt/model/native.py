@@ -87,3 +87,9 @@ def _ninja_on_path() -> None:
         import ninja
 
         os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
+
+
+if __name__ == "__main__":  # `make setup` builds the kernels here, so that no first run waits for them
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    built = kernels()
+    print(f"CPU kernels: {built.__file__}" if built else "CPU kernels: not built; torch's ops run instead")
