@@ -18,7 +18,6 @@ work in bf16 too and casts every weight at every call).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 ROWS = 64  # padded row multiple: the batches of a CPU run fall into a handful of shapes
@@ -30,15 +29,22 @@ def has_bf16_matrix_units() -> bool:
     return bool(probe and probe())
 
 
-def pad_rows(x: Tensor, multiple: int = ROWS) -> Tensor:
-    """x [n,...] with zero rows appended up to a multiple of `multiple`."""
-    extra = -x.size(0) % multiple
-    return F.pad(x, (0,) * (2 * x.dim() - 1) + (extra,)) if extra else x
+def pad_rows(x: Tensor, multiple: int = ROWS, dtype: torch.dtype | None = None) -> Tensor:
+    """x [n,...] as dtype (default x's) with zero rows appended up to a multiple of `multiple`: one copy
+    (a cast and then a pad took twice as long), none where x already is both."""
+    dtype = dtype or x.dtype
+    rows, extra = x.size(0), -x.size(0) % multiple
+    if not extra and x.dtype == dtype:
+        return x
+    out = x.new_empty((rows + extra, *x.shape[1:]), dtype=dtype)
+    out[:rows].copy_(x)
+    out[rows:].zero_()
+    return out
 
 
 def mm(a: Tensor, b: Tensor) -> Tensor:
     """a [n,k] @ b [k,m], b already bf16, a cast and its rows padded: fp32 [n,m]."""
-    return (pad_rows(a.to(b.dtype)) @ b)[: a.size(0)].float()
+    return (pad_rows(a, dtype=b.dtype) @ b)[: a.size(0)].float()
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
@@ -47,9 +53,9 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
     return out if bias is None else out.add_(bias)
 
 
-def mm_tn(a: Tensor, b: Tensor) -> Tensor:
-    """a [n,k].T @ b [n,m], both bf16, a sum over n rows (a weight's gradient): fp32 [k,m]."""
-    return (pad_rows(a).t() @ pad_rows(b)).float()
+def mm_tn(a: Tensor, b: Tensor, dtype: torch.dtype = torch.bfloat16) -> Tensor:
+    """a [n,k].T @ b [n,m] with operands in dtype, a sum over n rows (a weight's gradient): fp32 [k,m]."""
+    return (pad_rows(a, dtype=dtype).t() @ pad_rows(b, dtype=dtype)).float()
 
 
 class Linears:

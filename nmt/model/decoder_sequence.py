@@ -67,15 +67,17 @@ class _Products:
         """a [n,k] @ b [k,m] (b from weight()): fp32 [n,m]."""
         return a @ b if self.dtype is None else bf16_matmul.mm(a, b)
 
-    def low(self, x: Tensor) -> Tensor:
-        """x in the products' operand type: what the weights' gradients read, stored."""
-        return x if self.dtype is None else x.to(self.dtype)
+    def rows(self, n: int) -> int:
+        """Rows of n rows' operands: padded for bf16 products (bf16_matmul.ROWS), so none is copied to pad."""
+        return n if self.dtype is None else n + -n % bf16_matmul.ROWS
+
+    def operand(self, x: Tensor) -> Tensor:
+        """x [n,k] as a weight's gradient reads it: itself, or cast to bf16 with its rows padded."""
+        return x if self.dtype is None else bf16_matmul.pad_rows(x, dtype=self.dtype)
 
     def mm_tn(self, a: Tensor, b: Tensor) -> Tensor:
         """a [n,k].T @ b [n,m], a sum over n rows (a weight's gradient): fp32 [k,m]."""
-        if self.dtype is None:
-            return a.t() @ b
-        return bf16_matmul.mm_tn(a.to(self.dtype), b.to(self.dtype))
+        return a.t() @ b if self.dtype is None else bf16_matmul.mm_tn(a, b, self.dtype)
 
 
 class _DecoderSequence(torch.autograd.Function):
@@ -150,11 +152,14 @@ class _DecoderSequence(torch.autograd.Function):
         prod, feeding, (size, attn, maxout) = ctx.prod, ctx.feeding, ctx.sizes
         low_s, low_c, low_f, low_e = ctx.weights
         steps, batch = ctxs.shape[:2]
-        # Gradients of the stacked products' outputs, per step, in the products' operand type: what the
-        # weights' gradients read after the loop (computed in fp32 a step at a time with bf16 products).
-        store = prod.dtype or ctxs.dtype
-        g_s_out = ctxs.new_empty(steps, batch, low_s.size(1), dtype=store)  # d(p, g_h, o_s) [T,B,A+3D(+2M)]
-        g_c_out = ctxs.new_empty(steps, batch, low_c.size(1), dtype=store)  # d(g_x, o_c) [T,B,3D(+2M)]
+        # Gradients of the stacked products' outputs, per step, in the products' operand type and with
+        # their rows padded: what the weights' gradients read after the loop, uncopied (computed in fp32
+        # a step at a time with bf16 products).
+        flat, store = steps * batch, prod.dtype or ctxs.dtype
+        g_s_flat = ctxs.new_zeros(prod.rows(flat), low_s.size(1), dtype=store)  # d(p, g_h, o_s)
+        g_c_flat = ctxs.new_zeros(prod.rows(flat), low_c.size(1), dtype=store)  # d(g_x, o_c)
+        g_s_out = g_s_flat[:flat].view(steps, batch, -1)  # [T,B,A+3D(+2M)]
+        g_c_out = g_c_flat[:flat].view(steps, batch, -1)  # [T,B,3D(+2M)]
         g_c_all = torch.empty_like(ctxs)  # dL/dc_i [T,B,2H]
         g_keys = torch.zeros_like(keys)  # [B,S,A]
         g_v = torch.zeros_like(v)  # [A]
@@ -190,18 +195,16 @@ class _DecoderSequence(torch.autograd.Function):
             g_sc = a * (g_a - (a * g_a).sum(-1, keepdim=True))  # dL/dscores [B,S], 0 at padding
             energies.backward(g_sc, keys, projected[i], v, mask, g_keys, gs[:, :attn], g_v)  # keys, p, v
             g_s = torch.add(g_prev, prod.mm(_keep(g_s_out, i, gs), low_s.t()))  # dL/ds_{i-1} [B,D]
-        flat = steps * batch
-        g_s_flat, g_c_flat = g_s_out.view(flat, -1), g_c_out.view(flat, -1)
-        g_gx, g_pre = g_c_flat[:, : 3 * size], g_c_flat[:, 3 * size :]  # [T*B,3D], [T*B,2M]
-        flat_q, flat_c = queries[:-1].reshape(flat, size), ctxs.view(flat, -1)
-        g_w_s = prod.mm_tn(g_s_flat, flat_q)  # [A+3D(+2M),D]: W_a, W_h, U_o
-        g_b_s = _sum_rows(g_s_flat)
-        columns = [prod.low(flat_embs), prod.low(flat_c)]
+        g_gx, g_pre = g_c_flat[:, : 3 * size], g_c_flat[:, 3 * size :]  # [N,3D], [N,2M], N = rows(T*B)
+        flat_c = ctxs.view(flat, -1)
+        g_w_s = prod.mm_tn(g_s_flat, prod.operand(queries[:-1].reshape(flat, size)))  # [A+3D(+2M),D]
+        g_b_s = _sum_rows(g_s_flat)  # the padding rows are zero
+        columns = [flat_embs, flat_c]
         if feeding:  # t_{i-1}, zero at the first step
             columns.append(
-                prod.low(torch.cat([readouts.new_zeros(1, batch, maxout), readouts[:-1]]).view(flat, maxout))
+                torch.cat([readouts.new_zeros(1, batch, maxout), readouts[:-1]]).view(flat, maxout)
             )
-        inputs = torch.cat(columns, dim=1)  # the GRU's inputs [T*B,E+2H(+M)]
+        inputs = prod.operand(torch.cat(columns, dim=1))  # the GRU's inputs [N,E+2H(+M)]
         g_w_ih = prod.mm_tn(g_gx, inputs)  # [3D,E+2H(+M)]
         g_w_read = g_b_read = None
         if feeding:
@@ -213,7 +216,7 @@ class _DecoderSequence(torch.autograd.Function):
                 dim=1,
             )
             g_b_read = _sum_rows(g_pre)
-        g_embs = prod.mm(g_c_flat, low_e).view(steps, batch, -1)  # [T,B,E]
+        g_embs = prod.mm(g_c_flat, low_e)[:flat].view(steps, batch, -1)  # [T,B,E]
         g_states = torch.bmm(attns.permute(1, 2, 0), g_c_all.transpose(0, 1))  # sum_i a_i g_c_i [B,S,2H]
         g_w_a, g_w_hh = g_w_s[:attn], g_w_s[attn : attn + 3 * size]
         g_b_a, g_b_hh = g_b_s[:attn], g_b_s[attn : attn + 3 * size]
