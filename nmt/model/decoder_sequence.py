@@ -165,6 +165,8 @@ class _DecoderSequence(torch.autograd.Function):
         g_v = torch.zeros_like(v)  # [A]
         g_s = queries.new_zeros(batch, size)  # dL/ds_i from the steps after i
         g_t = queries.new_zeros(batch, maxout)  # dL/dt_i through step i+1's input
+        g_b_s = ctxs.new_zeros(low_s.size(1))  # the biases' gradients, summed in fp32 a step at a time
+        g_b_c = ctxs.new_zeros(low_c.size(1))
         for i in reversed(range(steps)):
             s = queries[i]  # s_{i-1} of the paper, the step's input state
             rz, n = reset_update[i], new[i]
@@ -185,6 +187,7 @@ class _DecoderSequence(torch.autograd.Function):
                 torch.mul(g_pre, seconds[i], out=pair[..., 1])
                 torch.sub(g_pre, pair[..., 1], out=pair[..., 0])
                 gc[:, 3 * size :] = gs[:, attn + 3 * size :]
+            g_b_c += gc.sum(0)
             gc = _keep(g_c_out, i, gc)
             if feeding and i:
                 g_t = prod.mm(gc[:, : 3 * size], low_f.t())  # dL/dt_{i-1} [B,M]
@@ -194,11 +197,11 @@ class _DecoderSequence(torch.autograd.Function):
             g_a = torch.bmm(states, g_c.unsqueeze(2)).squeeze(2).add_(g_attns[i])  # [B,S]
             g_sc = a * (g_a - (a * g_a).sum(-1, keepdim=True))  # dL/dscores [B,S], 0 at padding
             energies.backward(g_sc, keys, projected[i], v, mask, g_keys, gs[:, :attn], g_v)  # keys, p, v
+            g_b_s += gs.sum(0)
             g_s = torch.add(g_prev, prod.mm(_keep(g_s_out, i, gs), low_s.t()))  # dL/ds_{i-1} [B,D]
         g_gx, g_pre = g_c_flat[:, : 3 * size], g_c_flat[:, 3 * size :]  # [N,3D], [N,2M], N = rows(T*B)
         flat_c = ctxs.view(flat, -1)
         g_w_s = prod.mm_tn(g_s_flat, prod.operand(queries[:-1].reshape(flat, size)))  # [A+3D(+2M),D]
-        g_b_s = _sum_rows(g_s_flat)  # the padding rows are zero
         columns = [flat_embs, flat_c]
         if feeding:  # t_{i-1}, zero at the first step
             columns.append(
@@ -215,14 +218,14 @@ class _DecoderSequence(torch.autograd.Function):
                 ],
                 dim=1,
             )
-            g_b_read = _sum_rows(g_pre)
+            g_b_read = g_b_c[3 * size :]
         g_embs = prod.mm(g_c_flat, low_e)[:flat].view(steps, batch, -1)  # [T,B,E]
         g_states = torch.bmm(attns.permute(1, 2, 0), g_c_all.transpose(0, 1))  # sum_i a_i g_c_i [B,S,2H]
         g_w_a, g_w_hh = g_w_s[:attn], g_w_s[attn : attn + 3 * size]
         g_b_a, g_b_hh = g_b_s[:attn], g_b_s[attn : attn + 3 * size]
         return (
             g_embs, g_s, g_keys, g_states, None, g_w_a, g_b_a, g_v,
-            g_w_ih, g_w_hh, _sum_rows(g_gx), g_b_hh, g_w_read, g_b_read, None,
+            g_w_ih, g_w_hh, g_b_c[: 3 * size], g_b_hh, g_w_read, g_b_read, None,
         )  # fmt: skip
 
 
@@ -236,8 +239,3 @@ def _keep(store: Tensor, i: int, row: Tensor) -> Tensor:
     if row.dtype != store.dtype:
         store[i] = row
     return store[i]
-
-
-def _sum_rows(x: Tensor) -> Tensor:
-    """A bias's gradient: x [N,k] summed over rows, accumulated in at least fp32."""
-    return x.sum(0, dtype=torch.promote_types(x.dtype, torch.float32))
