@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from nmt.core.vocab import BOS, EOS, PAD
-from nmt.model import bf16_matmul
+from nmt.model import bf16_matmul, native
 from nmt.model import search as search_module
 from nmt.model.bahdanau import Seq2Seq
 from nmt.model.config import preset
@@ -139,6 +139,29 @@ def test_finished_rows_left_in_the_batch_change_nothing(beam, compact, monkeypat
         assert [h.logprob for h in alone] == pytest.approx([h.logprob for h in batched[row]], abs=1e-4)
         for one, many in zip(alone, batched[row], strict=True):
             np.testing.assert_allclose(one.attention, many.attention, atol=1e-5)
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_torchs_ops_decode_as_the_cpu_kernels(beam, monkeypatch):
+    """Where the CPU kernels cannot be built, attention's energies (one copy of each sentence's keys for its
+    beams) and the next-token choice run torch's ops: the same hypotheses, scores and attention."""
+    assert native.kernels() is not None, "the CPU kernels did not build here"
+    model = make_model(5)
+    src, src_len = make_batch(lengths=(3, 8, 5, 8, 2, 7), seed=6)
+
+    def decode():
+        if beam == 1:
+            return greedy(model, src, src_len, 12)
+        return beam_search(model, src, src_len, beam=beam, max_len=12, n_best=beam)
+
+    with_kernels = decode()
+    monkeypatch.setattr(native, "kernels", lambda: None)
+    with_torch = decode()
+    for ours, theirs in zip(with_kernels, with_torch, strict=True):
+        assert [h.tokens for h in ours] == [h.tokens for h in theirs]
+        assert [h.logprob for h in ours] == pytest.approx([h.logprob for h in theirs], abs=1e-4)
+        for one, other in zip(ours, theirs, strict=True):
+            np.testing.assert_allclose(one.attention, other.attention, atol=1e-5)
 
 
 def test_greedy_batched_equals_alone():

@@ -101,3 +101,19 @@ def test_where_the_kernels_cannot_be_built_a_warning_says_why_and_torchs_ops_run
     allowed = torch.log_softmax(logits, -1).index_fill(1, torch.tensor([PAD, BOS]), float("-inf"))
     torch.testing.assert_close(best, allowed.topk(3).values)
     assert torch.equal(tokens, allowed.topk(3).indices)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_energies_scores_of_beams_read_their_sentences_keys(kernels, dtype):
+    """Beam search's rows: row r of p against keys[r // beams], as if the keys were repeated per beam."""
+    keys, _, v, mask = energies_case(dtype)
+    p = torch.randn(6 * 3, 40, generator=torch.Generator().manual_seed(4), dtype=dtype)
+    repeated = keys.repeat_interleave(3, dim=0), mask.repeat_interleave(3, dim=0)
+    want = energies.scores_torch(repeated[0], p, v, repeated[1])
+    tol = {"rtol": 1e-12, "atol": 1e-12} if dtype == torch.float64 else {"rtol": 1e-5, "atol": 1e-5}
+    for scores in (
+        energies.scores(keys, p, v, mask, beams=3),
+        energies.scores_torch(keys, p, v, mask, beams=3),
+    ):
+        assert torch.equal(torch.isinf(scores), ~repeated[1])
+        torch.testing.assert_close(scores[repeated[1]], want[repeated[1]], **tol)

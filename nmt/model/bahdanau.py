@@ -53,27 +53,36 @@ Linear = Callable[..., Tensor]
 
 @dataclass
 class Encoded:
-    """The encoder's output for a batch, everything attention needs."""
+    """The encoder's output for a batch, everything attention needs.
+
+    beams: the decoder rows per sentence (beam search's K): decoder row r reads sentence r // beams.
+    Beam search keeps one copy of each sentence's annotations rather than K: attention reads them once
+    for all of its beams (at 256 rows, 22 MB of annotations and keys a step instead of 110 MB).
+    """
 
     states: Tensor  # [B,S,2H] annotations h_j
     keys: Tensor  # [B,S,K] h_j projected for scoring (U_a h_j for Bahdanau)
     mask: Tensor  # [B,S] bool, True at real source tokens
     bwd_1: Tensor  # [B,H] the backward RNN's final state, which initialises the decoder
-    scratch: list[Tensor] = field(default_factory=list)  # decoding's reused [B,S,A] energies buffer
+    scratch: list[Tensor] = field(default_factory=list)  # decoding's reused [B*beams,S,A] energies buffer
+    beams: int = 1
 
     def select(self, idx: Tensor) -> Encoded:
-        """Reorder or repeat the batch rows (beam search)."""
-        return Encoded(self.states[idx], self.keys[idx], self.mask[idx], self.bwd_1[idx], self.scratch)
+        """Reorder or drop sentences (idx [B'] of sentences; each keeps its beams)."""
+        return replace(
+            self, states=self.states[idx], keys=self.keys[idx], mask=self.mask[idx], bwd_1=self.bwd_1[idx]
+        )
 
     def energies_buffer(self) -> Tensor:
-        """A [B,S,A] tensor like keys for attention's energies, one buffer shared by the selected batches.
+        """A [B*beams,S,A] tensor for attention's energies, one buffer shared by the selected batches.
 
         Decoding's steps each need one; made anew, a block this size (8 MB at 160 x 25 x 512) is mapped
         fresh by the C allocator and page-faulted in at every step (fp32 beam search: 1.14x with it).
         """
-        if not self.scratch or self.scratch[0].numel() < self.keys.numel():
-            self.scratch[:] = [torch.empty(self.keys.numel(), dtype=self.keys.dtype, device=self.keys.device)]
-        return self.scratch[0][: self.keys.numel()].view(self.keys.shape)
+        numel = self.keys.numel() * self.beams
+        if not self.scratch or self.scratch[0].numel() < numel:
+            self.scratch[:] = [torch.empty(numel, dtype=self.keys.dtype, device=self.keys.device)]
+        return self.scratch[0][:numel].view(-1, *self.keys.shape[1:])
 
 
 @dataclass
@@ -194,24 +203,27 @@ class Attention(nn.Module):
         return states if self.kind == "luong_dot" else self.key_proj(states)
 
     def forward(self, query: Tensor, enc: Encoded, linear: Linear = F.linear) -> tuple[Tensor, Tensor]:
-        """Return the attention weights a [B,S] and the context c [B,2H] for query s [B,D]."""
+        """Return the attention weights a [N,S] and the context c [N,2H] for query s [N,D], N = B * beams."""
         if self.kind == "bahdanau":
             scores = self._energies(linear(query, self.query_proj.weight, self.query_proj.bias), enc)
-        else:
-            scores = torch.bmm(enc.keys, query.unsqueeze(2)).squeeze(2).masked_fill(~enc.mask, float("-inf"))
-        weights = torch.softmax(scores, dim=-1, dtype=_at_least_fp32(scores))  # [B,S]
+        else:  # [B,S,K] x [B,K,beams] -> [B,S,beams] -> [N,S]
+            scores = torch.bmm(enc.keys, query.view(len(enc.keys), enc.beams, -1).transpose(1, 2))
+            scores = scores.transpose(1, 2).masked_fill(~enc.mask.unsqueeze(1), float("-inf")).flatten(0, 1)
+        weights = torch.softmax(scores, dim=-1, dtype=_at_least_fp32(scores))  # [N,S]
         weights = weights.to(enc.states.dtype)
-        return weights, _Context.apply(weights, enc.states)  # [B,S], [B,2H]
+        if enc.beams == 1:
+            return weights, _Context.apply(weights, enc.states)  # [B,S], [B,2H]
+        context = torch.bmm(weights.view(len(enc.states), enc.beams, -1), enc.states)  # [B,beams,2H]
+        return weights, context.flatten(0, 1)  # [N,S], [N,2H]
 
     def _energies(self, projected: Tensor, enc: Encoded) -> Tensor:
-        """e_j = v_a^T tanh(W_a s + U_a h_j) [B,S] from W_a s [B,A], -inf at padding."""
+        """e_j = v_a^T tanh(W_a s + U_a h_j) [N,S] from W_a s [N,A], -inf at padding."""
         v = self.v.weight[0]  # [A]
-        if torch.is_grad_enabled():  # [B,S,A], in place: one allocation
-            hidden = (enc.keys + projected.unsqueeze(1)).tanh_()
-        else:  # decoding: on a CPU a kernel that never writes the [B,S,A] block, else into a reused one
-            return energies.scores(enc.keys, projected, v, enc.mask, enc.energies_buffer)
-        scores = hidden @ v  # [B,S]; a vector product: its gradient is elementwise
-        return scores.masked_fill(~enc.mask, float("-inf"))
+        if torch.is_grad_enabled():  # training (beams 1): [B,S,A], in place: one allocation
+            scores = (enc.keys + projected.unsqueeze(1)).tanh_() @ v  # [B,S]; its gradient is elementwise
+            return scores.masked_fill(~enc.mask, float("-inf"))
+        # decoding: on a CPU a kernel that never writes the [N,S,A] block, else into a reused one
+        return energies.scores(enc.keys, projected, v, enc.mask, enc.energies_buffer, enc.beams)
 
 
 class AlignHead(nn.Module):

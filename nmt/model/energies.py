@@ -21,16 +21,19 @@ from nmt.model.native import for_cpu
 
 
 def scores(
-    keys: Tensor, p: Tensor, v: Tensor, mask: Tensor, scratch: Callable[[], Tensor] | None = None
+    keys: Tensor,
+    p: Tensor,
+    v: Tensor,
+    mask: Tensor,
+    scratch: Callable[[], Tensor] | None = None,
+    beams: int = 1,
 ) -> Tensor:
-    """v tanh(keys [B,S,A] + p [B,A]): [B,S], -inf where mask [B,S] is False. No autograd.
-
-    scratch: gives a [B,S,A] buffer for torch's ops to reuse (decoding's), where the kernel cannot run.
-    """
+    """v tanh(keys [B,S,A] + p [N,A]): [N,S], -inf where mask [B,S] is False; row r reads keys[r // beams].
+    No autograd. scratch: gives an [N,S,A] buffer for torch's ops to reuse, where the kernel cannot run."""
     native = for_cpu(keys)
     if native is not None:
-        return native.energies_forward(keys, p, v, mask)
-    return scores_torch(keys, p, v, mask, None if scratch is None else scratch())
+        return native.energies_forward(keys, p, v, mask, beams)
+    return scores_torch(keys, p, v, mask, None if scratch is None else scratch(), beams)
 
 
 def backward(
@@ -51,10 +54,17 @@ def backward(
         backward_torch(g_scores, keys, p, v, mask, g_keys, g_p, g_v)
 
 
-def scores_torch(keys: Tensor, p: Tensor, v: Tensor, mask: Tensor, out: Tensor | None = None) -> Tensor:
-    """scores with torch's ops (h written to out, if given)."""
-    hid = torch.add(keys, p.unsqueeze(1), out=out).tanh_()  # [B,S,A]
-    return (hid @ v).masked_fill_(~mask, float("-inf"))
+def scores_torch(
+    keys: Tensor, p: Tensor, v: Tensor, mask: Tensor, out: Tensor | None = None, beams: int = 1
+) -> Tensor:
+    """scores with torch's ops (h written to out [N,S,A], if given)."""
+    batch, length, size = keys.shape
+    grouped = p.view(batch, beams, 1, size)  # [B,beams,1,A]
+    hid = torch.add(
+        keys.unsqueeze(1), grouped, out=None if out is None else out.view(batch, beams, length, size)
+    )
+    scores = hid.tanh_() @ v  # [B,beams,S]
+    return scores.masked_fill_(~mask.unsqueeze(1), float("-inf")).flatten(0, 1)  # [N,S]
 
 
 def backward_torch(g_scores, keys, p, v, mask, g_keys, g_p, g_v) -> None:

@@ -23,7 +23,7 @@ log p(y|x) / lp(y), lp(y) = ((5 + |y|) / 6) ** alpha, where |y| counts the EOS
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -244,8 +244,9 @@ def beam_search(
     limit = _limits_with_spare(_limits(max_len, batch, device))  # [B+1]
     steps = int(limit[:batch].max()) + 1
     rows = torch.arange(batch, device=device)  # [b] sentence of each sentence slot; `batch` once done
-    enc = model.encode(src, src_len).select(rows.repeat_interleave(k))  # [B*K,...]
-    state = model.init_state(enc)
+    enc = model.encode(src, src_len)  # [B,...]: each sentence's annotations, read by its K beams
+    state = model.init_state(enc).select(rows.repeat_interleave(k))  # [B*K,...]
+    enc = replace(enc, beams=k)
     y = torch.full((batch * k,), BOS, dtype=torch.long, device=device)  # [b*K]
     alive = torch.full((batch, k), float("-inf"), device=device)  # [b,K] log p of live beams
     alive[:, 0] = 0.0  # at the start only one beam per sentence is distinct
@@ -300,7 +301,7 @@ def beam_search(
                 keep_rows = (keep.unsqueeze(1) * k + torch.arange(k, device=device)).view(-1)  # [b'*K]
                 rows, alive, spent = rows[keep], alive[keep], 0
                 y, hist_tok, hist_attn = y[keep_rows], hist_tok[keep_rows], hist_attn[keep_rows]
-                state, enc = state.select(keep_rows), enc.select(keep_rows)
+                state, enc = state.select(keep_rows), enc.select(keep)
     out = []
     for hyps in finished:
         hyps.sort(key=lambda h: h.score, reverse=True)  # stable: earlier (shorter) first on ties

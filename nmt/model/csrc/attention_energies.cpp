@@ -66,20 +66,22 @@ void for_each_run(const bool* mask, int64_t b, int64_t S, F f) {
   }
 }
 
+// N = B * beams rows of p; row r reads sentence r / beams (beam search keeps one copy of the keys).
 template <typename T>
 void forward_kernel(const T* keys, const T* p, int64_t p_stride, const T* v, const bool* mask, T* scores,
-                    int64_t B, int64_t S, int64_t A) {
+                    int64_t N, int64_t beams, int64_t S, int64_t A) {
   using Vec = Vectorized<T>;
-  std::fill(scores, scores + B * S, -std::numeric_limits<T>::infinity());  // padding keeps -inf
-  at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
+  std::fill(scores, scores + N * S, -std::numeric_limits<T>::infinity());  // padding keeps -inf
+  at::parallel_for(0, N, 1, [&](int64_t begin, int64_t end) {
     std::vector<T> h(S * A);  // a run's h, in cache
-    for (int64_t b = begin; b < end; ++b) {
-      for_each_run(mask, b, S, [&](int64_t first, int64_t stop) {
-        tanh_run(keys, p + b * p_stride, first, stop, A, h.data());
+    for (int64_t r = begin; r < end; ++r) {
+      T* row_scores = scores + r * S;
+      for_each_run(mask, r / beams, S, [&](int64_t first, int64_t stop) {
+        tanh_run(keys, p + r * p_stride, first, stop, A, h.data());
         for (int64_t bs = first; bs < stop; ++bs)
-          scores[bs] = at::vec::map2_reduce_all<T>([](Vec x, Vec y) { return x * y; },
-                                                   [](Vec x, Vec y) { return x + y; }, h.data() + (bs - first) * A,
-                                                   v, A);
+          row_scores[bs % S] = at::vec::map2_reduce_all<T>([](Vec x, Vec y) { return x * y; },
+                                                           [](Vec x, Vec y) { return x + y; },
+                                                           h.data() + (bs - first) * A, v, A);
       });
     }
   });
@@ -127,12 +129,12 @@ void backward_kernel(const T* g_scores, const T* keys, const T* p, int64_t p_str
     for (int64_t a = 0; a < A; ++a) g_v[a] += partial[t * A + a];
 }
 
-void check(const at::Tensor& keys, const at::Tensor& rows, const at::Tensor& v,
-           const at::Tensor& mask) {
+void check(const at::Tensor& keys, const at::Tensor& rows, const at::Tensor& v, const at::Tensor& mask,
+           int64_t beams = 1) {
   TORCH_CHECK(keys.device().is_cpu() && keys.is_contiguous() && keys.dim() == 3, "keys: a contiguous CPU [B,S,A]");
-  TORCH_CHECK(rows.dim() == 2 && rows.size(0) == keys.size(0) && rows.size(1) == keys.size(2) &&
-                  rows.stride(1) == 1 && rows.scalar_type() == keys.scalar_type(),
-              "a [B,A] tensor with contiguous rows, of the keys' type");
+  TORCH_CHECK(beams >= 1 && rows.dim() == 2 && rows.size(0) == keys.size(0) * beams &&
+                  rows.size(1) == keys.size(2) && rows.stride(1) == 1 && rows.scalar_type() == keys.scalar_type(),
+              "a [B*beams,A] tensor with contiguous rows, of the keys' type");
   TORCH_CHECK(v.is_contiguous() && v.numel() == keys.size(2) && v.scalar_type() == keys.scalar_type(), "v: [A]");
   TORCH_CHECK(mask.is_contiguous() && mask.scalar_type() == at::kBool &&
                   mask.numel() == keys.size(0) * keys.size(1), "mask: a contiguous bool [B,S]");
@@ -140,13 +142,14 @@ void check(const at::Tensor& keys, const at::Tensor& rows, const at::Tensor& v,
 
 }  // namespace
 
-// keys [B,S,A], p [B,A], v [A], mask [B,S] -> the scores v tanh(keys + p) [B,S], -inf at padding
-at::Tensor energies_forward(at::Tensor keys, at::Tensor p, at::Tensor v, at::Tensor mask) {
-  check(keys, p, v, mask);
-  auto scores = at::empty({keys.size(0), keys.size(1)}, keys.options());
+// keys [B,S,A], p [N,A] (N = B * beams, row r for sentence r / beams), v [A], mask [B,S] -> the scores
+// v tanh(keys + p) [N,S], -inf at padding
+at::Tensor energies_forward(at::Tensor keys, at::Tensor p, at::Tensor v, at::Tensor mask, int64_t beams) {
+  check(keys, p, v, mask, beams);
+  auto scores = at::empty({p.size(0), keys.size(1)}, keys.options());
   AT_DISPATCH_FLOATING_TYPES(keys.scalar_type(), "energies_forward", [&] {
     forward_kernel<scalar_t>(keys.data_ptr<scalar_t>(), p.data_ptr<scalar_t>(), p.stride(0), v.data_ptr<scalar_t>(),
-                             mask.data_ptr<bool>(), scores.data_ptr<scalar_t>(), keys.size(0), keys.size(1),
+                             mask.data_ptr<bool>(), scores.data_ptr<scalar_t>(), p.size(0), beams, keys.size(1),
                              keys.size(2));
   });
   return scores;

@@ -6,7 +6,7 @@
 #include <vector>
 
 // attention_energies.cpp: Bahdanau attention's energies, forward (the scores) and backward.
-at::Tensor energies_forward(at::Tensor keys, at::Tensor p, at::Tensor v, at::Tensor mask);
+at::Tensor energies_forward(at::Tensor keys, at::Tensor p, at::Tensor v, at::Tensor mask, int64_t beams);
 void energies_backward(at::Tensor g_scores, at::Tensor keys, at::Tensor p, at::Tensor v, at::Tensor mask,
                        at::Tensor g_keys, at::Tensor g_p, at::Tensor g_v);
 
