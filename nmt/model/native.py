@@ -4,7 +4,7 @@ Two kinds of work are bound by passes over memory rather than by arithmetic when
 by op: attention's energies in training and decoding (nmt.model.energies), and decoding's choice of
 next tokens (nmt.model.search). The kernels make one pass where torch makes three to eight.
 
-They are built with torch's own cpp_extension on first use (about 40 s on two cores, then loaded
+They are built with torch's own cpp_extension on first use (about 25 s on two cores, then loaded
 from torch's extensions folder, TORCH_EXTENSIONS_DIR, keyed by the CPU's vector capability). Where
 they cannot be built (no C++ compiler or ninja), a warning says why and torch's ops run instead,
 with the same results.
@@ -53,7 +53,7 @@ def build() -> ModuleType | None:
         from torch.utils import cpp_extension
 
         _ninja_on_path()
-        logger.info("loading the CPU kernels (building them takes about 40 s, once per machine)")
+        logger.info("loading the CPU kernels (building them takes about 25 s, once per machine)")
         return cpp_extension.load(
             f"nmt_kernels_{vector.lower()}",
             [str(path) for path in SOURCES],
