@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 
 from nmt.model import bf16_matmul, energies
+from nmt.model.gru_sequence import gru_gate_gradients, gru_gates
 
 
 def decoder_sequence(
@@ -130,9 +131,7 @@ class _DecoderSequence(torch.autograd.Function):
                 gx += prod.mm(readouts[i - 1], low_f)
             gh = ps[:, attn : attn + 3 * size]  # [B,3D]
             hidden_n[i] = gh[:, 2 * size :]
-            rz = torch.add(gx[:, : 2 * size], gh[:, : 2 * size], out=reset_update[i]).sigmoid_()
-            n = torch.mul(rz[:, :size], gh[:, 2 * size :], out=new[i]).add_(gx[:, 2 * size :]).tanh_()
-            torch.lerp(n, s, rz[:, size:], out=queries[i + 1])  # s_i = (1 - z) n + z s_{i-1}
+            queries[i + 1] = gru_gates(gx, gh, s, reset_update[i], new[i])  # s_i
             if feeding:
                 pre = from_embs[i, :, 3 * size :] + ps[:, attn + 3 * size :] + pc[:, 3 * size :]  # [B,2M]
                 pair = pre.view(batch, maxout, 2)  # [B,M,2]
@@ -171,19 +170,10 @@ class _DecoderSequence(torch.autograd.Function):
         g_b_s = ctxs.new_zeros(low_s.size(1))  # the biases' gradients, summed in fp32 a step at a time
         g_b_c = ctxs.new_zeros(low_c.size(1))
         for i in reversed(range(steps)):
-            s = queries[i]  # s_{i-1} of the paper, the step's input state
-            rz, n = reset_update[i], new[i]
-            r, z = rz[:, :size], rz[:, size:]
             gs, gc = _row(g_s_out, i, ctxs.dtype), _row(g_c_out, i, ctxs.dtype)  # [B,A+3D(+2M)], [B,3D(+2M)]
             gx, gh = gc[:, : 3 * size], gs[:, attn : attn + 3 * size]
-            # The GRU, as nmt.model.gru_sequence.
-            torch.mul(g_s, s - n, out=gx[:, size : 2 * size])  # dL/dz
-            pre_n = torch.mul(g_s, 1 - z, out=gx[:, 2 * size :]).mul_(1 - n * n)  # dL/d(g_x n + r g_h n)
-            torch.mul(pre_n, hidden_n[i], out=gx[:, :size])  # dL/dr
-            gx[:, : 2 * size].mul_(rz * (1 - rz))  # through the sigmoids
-            gh[:, : 2 * size] = gx[:, : 2 * size]
-            torch.mul(pre_n, r, out=gh[:, 2 * size :])
-            g_prev = g_queries[i] + g_s * z  # dL/ds_{i-1}, the direct part
+            gru_gate_gradients(g_s, queries[i], reset_update[i], new[i], hidden_n[i], gx, gh)
+            g_prev = g_queries[i] + g_s * reset_update[i, :, size:]  # dL/ds_{i-1}, the direct part (z)
             if feeding:  # maxout: the gradient goes to each pair's larger value
                 g_pre = g_readouts[i] + g_t  # [B,M]
                 pair = gs[:, attn + 3 * size :].view(batch, maxout, 2)

@@ -42,9 +42,8 @@ class _GRUSequence(torch.autograd.Function):
         h = x.new_zeros(batch, size)  # [B,H]
         for t in range(steps):
             gh = torch.addmm(b_hh, h, w_hh.t(), out=gates_h[t])  # [B,3H]
-            rz = torch.add(gates_x[t, :, : 2 * size], gh[:, : 2 * size], out=reset_update[t]).sigmoid_()
-            n = torch.mul(rz[:, :size], gh[:, 2 * size :], out=new[t]).add_(gates_x[t, :, 2 * size :]).tanh_()
-            h = torch.where(valid[t], torch.lerp(n, h, rz[:, size:]), h, out=states[t])  # [B,H]
+            stepped = gru_gates(gates_x[t], gh, h, reset_update[t], new[t])  # [B,H]
+            h = torch.where(valid[t], stepped, h, out=states[t])  # [B,H]
         ctx.save_for_backward(flat_x, valid, w_ih, w_hh, gates_h, reset_update, new, states)
         return states
 
@@ -58,19 +57,45 @@ class _GRUSequence(torch.autograd.Function):
         for t in reversed(range(steps)):
             grad_h = grad_h + grad_states[t]  # [B,H]
             h_prev = states[t - 1] if t else torch.zeros_like(grad_h)
-            rz, n = reset_update[t], new[t]
-            r, z = rz[:, :size], rz[:, size:]
             grad = grad_h * valid[t]  # what reaches the update; past a row's length h_t = h_{t-1}
-            gx, gh = grad_gates_x[t], grad_gates_h[t]  # [B,3H] each: r, z, n
-            torch.mul(grad, h_prev - n, out=gx[:, size : 2 * size])  # dL/dz
-            pre_n = torch.mul(grad, 1 - z, out=gx[:, 2 * size :]).mul_(1 - n * n)  # dL/d(W_in x + r hn)
-            torch.mul(pre_n, gates_h[t, :, 2 * size :], out=gx[:, :size])  # dL/dr
-            gx[:, : 2 * size].mul_(rz * (1 - rz))  # through the sigmoids
-            gh[:, : 2 * size] = gx[:, : 2 * size]
-            torch.mul(pre_n, r, out=gh[:, 2 * size :])  # dL/d(W_hn h + b_hn)
+            z = reset_update[t, :, size:]
+            gh = grad_gates_h[t]  # [B,3H]
+            gru_gate_gradients(
+                grad, h_prev, reset_update[t], new[t], gates_h[t, :, 2 * size :], grad_gates_x[t], gh
+            )
             grad_h = torch.addmm(grad * z + grad_h * ~valid[t], gh, w_hh)  # dL/dh_{t-1} [B,H]
         flat_gx, flat_gh = grad_gates_x.flatten(0, 1), grad_gates_h.flatten(0, 1)  # [S*B,3H]
         previous = torch.cat([states.new_zeros(1, batch, size), states[:-1]]).flatten(0, 1)  # h_{t-1} [S*B,H]
         grad_x = (flat_gx @ w_ih).view(steps, batch, -1) if ctx.needs_input_grad[0] else None
         grad_w_ih, grad_w_hh = flat_gx.t() @ flat_x, flat_gh.t() @ previous  # [3H,in], [3H,H]
         return grad_x, None, grad_w_ih, grad_w_hh, flat_gx.sum(0), flat_gh.sum(0)
+
+
+def gru_gates(gates_x: Tensor, gates_h: Tensor, h: Tensor, reset_update: Tensor, new: Tensor) -> Tensor:
+    """One GRU step from W_i x + b_i and W_h h + b_h [B,3H]: h' [B,H]; r, z [B,2H] and n [B,H] written
+    into reset_update and new (what the backward reads)."""
+    size = h.size(1)
+    rz = torch.add(gates_x[:, : 2 * size], gates_h[:, : 2 * size], out=reset_update).sigmoid_()
+    n = torch.mul(rz[:, :size], gates_h[:, 2 * size :], out=new).add_(gates_x[:, 2 * size :]).tanh_()
+    return torch.lerp(n, h, rz[:, size:])  # (1 - z) n + z h
+
+
+def gru_gate_gradients(
+    grad: Tensor,
+    h: Tensor,
+    reset_update: Tensor,
+    new: Tensor,
+    hidden_n: Tensor,
+    grad_x: Tensor,
+    grad_h: Tensor,
+) -> None:
+    """From dL/dh' [B,H] of a gru_gates step (h its input, hidden_n its W_hn h + b_hn): dL/d(W_i x + b_i)
+    into grad_x and dL/d(W_h h + b_h) into grad_h, [B,3H] each (r, z, n)."""
+    size = h.size(1)
+    r, z, n = reset_update[:, :size], reset_update[:, size:], new
+    torch.mul(grad, h - n, out=grad_x[:, size : 2 * size])  # dL/dz
+    pre_n = torch.mul(grad, 1 - z, out=grad_x[:, 2 * size :]).mul_(1 - n * n)  # dL/d(W_in x + r hn)
+    torch.mul(pre_n, hidden_n, out=grad_x[:, :size])  # dL/dr
+    grad_x[:, : 2 * size].mul_(reset_update * (1 - reset_update))  # through the sigmoids
+    grad_h[:, : 2 * size] = grad_x[:, : 2 * size]
+    torch.mul(pre_n, r, out=grad_h[:, 2 * size :])  # dL/d(W_hn h + b_hn)
