@@ -93,7 +93,8 @@ def test_where_the_kernels_cannot_be_built_a_warning_says_why_and_torchs_ops_run
     monkeypatch.setattr(native, "kernels", lambda: None)
     keys, p, v, mask = energies_case(torch.float32)
     scratch = torch.empty_like(keys)
-    scores = energies.scores(keys, p, v, mask, lambda: scratch)  # decoding's buffer, written by torch's ops
+    with torch.no_grad():  # decoding's buffer, written by torch's ops
+        scores = energies.scores(keys, p, v, mask, lambda: scratch)
     assert torch.equal(scores, energies.scores_torch(keys, p, v, mask))
     assert torch.equal(scratch, torch.tanh(keys + p.unsqueeze(1)))
     logits = torch.randn(4, 40, generator=torch.Generator().manual_seed(3))
@@ -117,3 +118,18 @@ def test_energies_scores_of_beams_read_their_sentences_keys(kernels, dtype):
     ):
         assert torch.equal(torch.isinf(scores), ~repeated[1])
         torch.testing.assert_close(scores[repeated[1]], want[repeated[1]], **tol)
+
+
+def test_energies_scores_under_autograd_pass_gradcheck(kernels):
+    """Training's decoders that keep the step-by-step loop (LSTM, more layers) differentiate the scores
+    through the kernel's backward: gradcheck in float64, padding and a hole in the mask included."""
+    keys, p, v, mask = energies_case(torch.float64, batch=3, length=4, size=5)
+    mask = torch.tensor([[True, True, True, True], [True, False, True, False], [True, False, False, False]])
+    leaves = [t.clone().requires_grad_() for t in (keys, p.contiguous(), v)]
+    scores = energies.scores(*leaves, mask)
+    assert scores.grad_fn is not None and "Scores" in type(scores.grad_fn).__name__  # the kernel's backward
+
+    def finite(*args):  # -inf at padding has no gradient to check
+        return energies.scores(*args, mask).masked_fill(~mask, 0.0)
+
+    assert torch.autograd.gradcheck(finite, leaves)

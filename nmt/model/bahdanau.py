@@ -217,13 +217,11 @@ class Attention(nn.Module):
         return weights, context.flatten(0, 1)  # [N,S], [N,2H]
 
     def _energies(self, projected: Tensor, enc: Encoded) -> Tensor:
-        """e_j = v_a^T tanh(W_a s + U_a h_j) [N,S] from W_a s [N,A], -inf at padding."""
-        v = self.v.weight[0]  # [A]
-        if torch.is_grad_enabled():  # training (beams 1): [B,S,A], in place: one allocation
-            scores = (enc.keys + projected.unsqueeze(1)).tanh_() @ v  # [B,S]; its gradient is elementwise
-            return scores.masked_fill(~enc.mask, float("-inf"))
-        # decoding: on a CPU a kernel that never writes the [N,S,A] block, else into a reused one
-        return energies.scores(enc.keys, projected, v, enc.mask, enc.energies_buffer, enc.beams)
+        """e_j = v_a^T tanh(W_a s + U_a h_j) [N,S] from W_a s [N,A], -inf at padding (nmt.model.energies:
+        on a CPU a kernel that never writes the [N,S,A] block; decoding elsewhere reuses one buffer)."""
+        return energies.scores(
+            enc.keys, projected, self.v.weight[0], enc.mask, enc.energies_buffer, enc.beams
+        )
 
 
 class AlignHead(nn.Module):

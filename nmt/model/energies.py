@@ -29,11 +29,34 @@ def scores(
     beams: int = 1,
 ) -> Tensor:
     """v tanh(keys [B,S,A] + p [N,A]): [N,S], -inf where mask [B,S] is False; row r reads keys[r // beams].
-    No autograd. scratch: gives an [N,S,A] buffer for torch's ops to reuse, where the kernel cannot run."""
+
+    Under autograd (training, beams 1) keys, p and v get their gradients: the kernel's backward, or
+    torch's. scratch: gives an [N,S,A] buffer for torch's ops to reuse in decoding, where the kernel
+    cannot run.
+    """
     native = for_cpu(keys)
-    if native is not None:
-        return native.energies_forward(keys, p, v, mask, beams)
-    return scores_torch(keys, p, v, mask, None if scratch is None else scratch(), beams)
+    if native is None:
+        out = scratch() if scratch is not None and not torch.is_grad_enabled() else None
+        return scores_torch(keys, p, v, mask, out, beams)
+    if torch.is_grad_enabled() and beams == 1:
+        return _Scores.apply(keys, p, v, mask)
+    return native.energies_forward(keys, p, v, mask, beams)
+
+
+class _Scores(torch.autograd.Function):
+    """scores through the kernel, differentiable: the backward computes tanh(keys + p) again."""
+
+    @staticmethod
+    def forward(ctx, keys, p, v, mask):
+        ctx.save_for_backward(keys, p, v, mask)
+        return for_cpu(keys).energies_forward(keys, p, v, mask, 1)
+
+    @staticmethod
+    def backward(ctx, g_scores):
+        keys, p, v, mask = ctx.saved_tensors
+        g_keys, g_p, g_v = torch.zeros_like(keys), torch.empty_like(p), torch.zeros_like(v)
+        backward(g_scores.masked_fill(~mask, 0.0), keys, p, v, mask, g_keys, g_p, g_v)
+        return g_keys, g_p, g_v, None
 
 
 def backward(
