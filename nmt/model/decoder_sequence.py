@@ -27,8 +27,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from nmt.model import bf16_matmul, energies
-from nmt.model.gru_sequence import gru_gate_gradients, gru_gates
+from nmt.model import bf16_matmul, decoder_step
 
 
 def decoder_sequence(
@@ -72,6 +71,12 @@ class _Products:
     def rows(self, n: int) -> int:
         """Rows of n rows' operands: padded for bf16 products (bf16_matmul.ROWS), so none is copied to pad."""
         return n if self.dtype is None else n + -n % bf16_matmul.ROWS
+
+    def store(self, n: int, width: int, like: Tensor) -> Tensor:
+        """An uninitialised [rows(n), width] store of n rows of products' operands, its padding rows zero."""
+        out = like.new_empty(self.rows(n), width, dtype=self.dtype or like.dtype)
+        out[n:].zero_()
+        return out
 
     def operand(self, x: Tensor) -> Tensor:
         """x [n,k] as a weight's gradient reads it: itself, or cast to bf16 with its rows padded."""
@@ -119,24 +124,14 @@ class _DecoderSequence(torch.autograd.Function):
         seconds = torch.empty(steps, batch, maxout, dtype=torch.bool, device=embs.device)  # maxout's pick
         for i in range(steps):
             s = queries[i]  # [B,D]
-            ps = prod.mm(s, low_s).add_(b_s)  # [B,A+3D(+2M)]
-            projected[i] = ps[:, :attn]
-            scores = energies.scores(keys, projected[i], v, mask)  # [B,S]
-            a = torch.softmax(scores, dim=-1)  # [B,S]
-            attns[i] = a
-            c = torch.bmm(a.unsqueeze(1), states, out=ctxs[i].unsqueeze(1)).squeeze(1)  # [B,2H]
-            pc = prod.mm(c, low_c).add_(b_c)  # [B,3D(+2M)]
-            gx = from_embs[i, :, : 3 * size] + pc[:, : 3 * size]  # [B,3D]
-            if feeding and i:
-                gx += prod.mm(readouts[i - 1], low_f)
-            gh = ps[:, attn : attn + 3 * size]  # [B,3D]
-            hidden_n[i] = gh[:, 2 * size :]
-            queries[i + 1] = gru_gates(gx, gh, s, reset_update[i], new[i])  # s_i
-            if feeding:
-                pre = from_embs[i, :, 3 * size :] + ps[:, attn + 3 * size :] + pc[:, 3 * size :]  # [B,2M]
-                pair = pre.view(batch, maxout, 2)  # [B,M,2]
-                second = torch.gt(pair[..., 1], pair[..., 0], out=seconds[i])  # [B,M]
-                torch.where(second, pair[..., 1], pair[..., 0], out=readouts[i])
+            ps = prod.mm(s, low_s)  # [B,A+3D(+2M)], biases added in the step
+            decoder_step.attend(keys, ps[:, :attn], b_a, v, mask, states, projected[i], attns[i], ctxs[i])
+            pc = prod.mm(ctxs[i], low_c)  # [B,3D(+2M)]
+            feed = prod.mm(readouts[i - 1], low_f) if feeding and i else None  # W_if t_{i-1} [B,3D]
+            decoder_step.cell(
+                from_embs[i], ps, b_s, pc, b_c, feed, s, attn,
+                reset_update[i], new[i], hidden_n[i], queries[i + 1], readouts[i], seconds[i],
+            )  # fmt: skip
         ctx.prod, ctx.feeding, ctx.sizes = prod, feeding, (size, attn, maxout)
         ctx.weights = (low_s, low_c, low_f, low_e)
         ctx.save_for_backward(
@@ -156,10 +151,10 @@ class _DecoderSequence(torch.autograd.Function):
         steps, batch = ctxs.shape[:2]
         # Gradients of the stacked products' outputs, per step, in the products' operand type and with
         # their rows padded: what the weights' gradients read after the loop, uncopied (computed in fp32
-        # a step at a time with bf16 products).
-        flat, store = steps * batch, prod.dtype or ctxs.dtype
-        g_s_flat = ctxs.new_zeros(prod.rows(flat), low_s.size(1), dtype=store)  # d(p, g_h, o_s)
-        g_c_flat = ctxs.new_zeros(prod.rows(flat), low_c.size(1), dtype=store)  # d(g_x, o_c)
+        # a step at a time with bf16 products). Every step writes its rows whole.
+        flat = steps * batch
+        g_s_flat = prod.store(flat, low_s.size(1), ctxs)  # d(p, g_h, o_s)
+        g_c_flat = prod.store(flat, low_c.size(1), ctxs)  # d(g_x, o_c)
         g_s_out = g_s_flat[:flat].view(steps, batch, -1)  # [T,B,A+3D(+2M)]
         g_c_out = g_c_flat[:flat].view(steps, batch, -1)  # [T,B,3D(+2M)]
         g_c_all = torch.empty_like(ctxs)  # dL/dc_i [T,B,2H]
@@ -169,27 +164,24 @@ class _DecoderSequence(torch.autograd.Function):
         g_t = queries.new_zeros(batch, maxout)  # dL/dt_i through step i+1's input
         g_b_s = ctxs.new_zeros(low_s.size(1))  # the biases' gradients, summed in fp32 a step at a time
         g_b_c = ctxs.new_zeros(low_c.size(1))
+        g_prev = queries.new_empty(batch, size)  # dL/ds_{i-1}, the direct part (outside the loop, and z)
+        g_queries, g_ctxs, g_attns, g_readouts = (
+            g.contiguous() for g in (g_queries, g_ctxs, g_attns, g_readouts)
+        )
         for i in reversed(range(steps)):
             gs, gc = _row(g_s_out, i, ctxs.dtype), _row(g_c_out, i, ctxs.dtype)  # [B,A+3D(+2M)], [B,3D(+2M)]
-            gx, gh = gc[:, : 3 * size], gs[:, attn : attn + 3 * size]
-            gru_gate_gradients(g_s, queries[i], reset_update[i], new[i], hidden_n[i], gx, gh)
-            g_prev = g_queries[i] + g_s * reset_update[i, :, size:]  # dL/ds_{i-1}, the direct part (z)
-            if feeding:  # maxout: the gradient goes to each pair's larger value
-                g_pre = g_readouts[i] + g_t  # [B,M]
-                pair = gs[:, attn + 3 * size :].view(batch, maxout, 2)
-                torch.mul(g_pre, seconds[i], out=pair[..., 1])
-                torch.sub(g_pre, pair[..., 1], out=pair[..., 0])
-                gc[:, 3 * size :] = gs[:, attn + 3 * size :]
+            decoder_step.cell_backward(
+                g_s, g_queries[i], queries[i], reset_update[i], new[i], hidden_n[i],
+                g_readouts[i], g_t, seconds[i], attn, gc, gs, g_prev,
+            )  # fmt: skip
             g_b_c += gc.sum(0)
             gc = _keep(g_c_out, i, gc)
             if feeding and i:
                 g_t = prod.mm(gc[:, : 3 * size], low_f.t())  # dL/dt_{i-1} [B,M]
-            g_c = torch.add(g_ctxs[i], prod.mm(gc, low_c.t()), out=g_c_all[i])  # [B,2H]
-            # c = a h, a = softmax(scores), scores = v^T tanh(keys + p)
-            a = attns[i]  # [B,S]
-            g_a = torch.bmm(states, g_c.unsqueeze(2)).squeeze(2).add_(g_attns[i])  # [B,S]
-            g_sc = a * (g_a - (a * g_a).sum(-1, keepdim=True))  # dL/dscores [B,S], 0 at padding
-            energies.backward(g_sc, keys, projected[i], v, mask, g_keys, gs[:, :attn], g_v)  # keys, p, v
+            decoder_step.attend_backward(
+                prod.mm(gc, low_c.t()), g_ctxs[i], g_attns[i], attns[i], states, keys, projected[i], v, mask,
+                g_c_all[i], g_keys, gs[:, :attn], g_v,
+            )  # fmt: skip
             g_b_s += gs.sum(0)
             g_s = torch.add(g_prev, prod.mm(_keep(g_s_out, i, gs), low_s.t()))  # dL/ds_{i-1} [B,D]
         g_gx, g_pre = g_c_flat[:, : 3 * size], g_c_flat[:, 3 * size :]  # [N,3D], [N,2M], N = rows(T*B)

@@ -10,61 +10,17 @@
 #include "kernels.h"
 
 #include <ATen/Parallel.h>
-#include <ATen/cpu/vec/functional.h>
-#include <ATen/Config.h>
-#include <ATen/cpu/vec/vec.h>
 
+#include <algorithm>
+#include <cmath>
 #include <limits>
 #include <vector>
 
-#if AT_MKL_ENABLED()
-// MKL's vector tanh, in libtorch_cpu: torch's own tanh calls it (ATen/cpu/vml.h, whose mkl.h is not shipped).
-extern "C" {
-void vmsTanh(int n, const float* a, float* r, long long mode);
-void vmdTanh(int n, const double* a, double* r, long long mode);
-}
-#endif
+#include "vector_math.h"
 
 namespace {
 
-using at::vec::Vectorized;
-
-// tanh of a block in place, with torch's accuracy: MKL's high-accuracy mode (VML_HA | VML_FTZDAZ_OFF |
-// VML_ERRMODE_IGNORE, as ATen/cpu/vml.h) where torch has MKL, else Sleef's.
-template <typename T>
-void tanh_block(T* x, int64_t n) {
-  if (n == 0) return;
-#if AT_MKL_ENABLED()
-  constexpr long long mode = 0x2 | 0x140000 | 0x100;
-  if constexpr (std::is_same_v<T, float>) {
-    vmsTanh(static_cast<int>(n), x, x, mode);
-  } else {
-    vmdTanh(static_cast<int>(n), x, x, mode);
-  }
-#else
-  at::vec::map([](Vectorized<T> y) { return y.tanh(); }, x, x, n);
-#endif
-}
-
-// h = tanh(keys + p) for one run of real positions [first, stop) of row b: into h [stop-first, A].
-template <typename T>
-void tanh_run(const T* keys, const T* q, int64_t first, int64_t stop, int64_t A, T* h) {
-  using Vec = Vectorized<T>;
-  for (int64_t bs = first; bs < stop; ++bs)
-    at::vec::map2<T>([](Vec x, Vec y) { return x + y; }, h + (bs - first) * A, keys + bs * A, q, A);
-  tanh_block(h, (stop - first) * A);
-}
-
-// Calls f(first, stop) for each run of real positions of row b, in order.
-template <typename F>
-void for_each_run(const bool* mask, int64_t b, int64_t S, F f) {
-  for (int64_t first = b * S; first < (b + 1) * S;) {
-    int64_t stop = first;
-    while (stop < (b + 1) * S && mask[stop]) ++stop;
-    if (stop > first) f(first, stop);
-    for (first = stop; first < (b + 1) * S && !mask[first];) ++first;
-  }
-}
+using namespace nmt_kernels;
 
 // N = B * beams rows of p; row r reads sentence r / beams (beam search keeps one copy of the keys).
 template <typename T>
@@ -87,46 +43,128 @@ void forward_kernel(const T* keys, const T* p, int64_t p_stride, const T* v, con
   });
 }
 
+// One row b of the energies' backward, from dL/dscores g [S] of that row: adds into g_keys and gv (a
+// thread's g_v), writes gp [A]. h is computed again a run of real positions at a time, into run_h [S,A].
+template <typename T>
+void energies_row_backward(const T* g, const T* keys, const T* p, const T* v, const bool* mask, int64_t b,
+                           int64_t S, int64_t A, T* g_keys, T* gp, T* gv, T* run_h) {
+  using Vec = Vectorized<T>;
+  const int64_t n = Vec::size();
+  std::fill(gp, gp + A, T(0));
+  for_each_run(mask, b, S, [&](int64_t first, int64_t stop) {
+    tanh_run(keys, p, first, stop, A, run_h);
+    for (int64_t bs = first; bs < stop; ++bs) {
+      const T gs = g[bs - b * S];
+      const T* h = run_h + (bs - first) * A;
+      T* gk = g_keys + bs * A;
+      const Vec gvec(gs), one(T(1));
+      int64_t a = 0;
+      for (; a + n <= A; a += n) {
+        Vec x = Vec::loadu(h + a);
+        Vec d = gvec * Vec::loadu(v + a) * (one - x * x);
+        (Vec::loadu(gk + a) + d).store(gk + a);
+        (Vec::loadu(gp + a) + d).store(gp + a);
+        at::vec::fmadd(gvec, x, Vec::loadu(gv + a)).store(gv + a);
+      }
+      for (; a < A; ++a) {
+        const T d = gs * v[a] * (T(1) - h[a] * h[a]);
+        gk[a] += d;
+        gp[a] += d;
+        gv[a] += gs * h[a];
+      }
+    }
+  });
+}
+
+// Runs row(b, gv, run_h) for every row b in parallel, each thread adding into its own copy of g_v
+// [A], which are then summed into g_v.
+template <typename T, typename F>
+void rows_with_g_v(int64_t B, int64_t S, int64_t A, T* g_v, F row) {
+  std::vector<T> partial(static_cast<size_t>(at::get_num_threads()) * A, T(0));
+  at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
+    T* gv = partial.data() + at::get_thread_num() * A;
+    std::vector<T> run_h(S * A);  // h recomputed, a run at a time: never stored between the passes
+    for (int64_t b = begin; b < end; ++b) row(b, gv, run_h.data());
+  });
+  for (size_t t = 0; t < partial.size() / A; ++t)
+    for (int64_t a = 0; a < A; ++a) g_v[a] += partial[t * A + a];
+}
+
 template <typename T>
 void backward_kernel(const T* g_scores, const T* keys, const T* p, int64_t p_stride, const T* v,
                      const bool* mask, T* g_keys, T* g_p, int64_t gp_stride, T* g_v, int64_t B, int64_t S,
                      int64_t A) {
+  rows_with_g_v(B, S, A, g_v, [&](int64_t b, T* gv, T* run_h) {
+    energies_row_backward(g_scores + b * S, keys, p + b * p_stride, v, mask, b, S, A, g_keys, g_p + b * gp_stride,
+                          gv, run_h);
+  });
+}
+
+// One decoder step's attention, forward: p = q + b_a, a = softmax over real positions of v tanh(keys + p)
+// (0 at padding), c = sum_j a_j h_j. Row r reads sentence r / beams.
+template <typename T>
+void attend_kernel(const T* keys, const T* q, int64_t q_stride, const T* b_a, const T* v, const bool* mask,
+                   const T* states, T* p, int64_t p_stride, T* attn, T* ctx, int64_t ctx_stride, int64_t N,
+                   int64_t beams, int64_t S, int64_t A, int64_t C) {
   using Vec = Vectorized<T>;
-  const int64_t n = Vec::size();
-  std::vector<T> partial(static_cast<size_t>(at::get_num_threads()) * A, T(0));  // g_v per thread
-  at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
-    T* gv = partial.data() + at::get_thread_num() * A;
-    std::vector<T> run_h(S * A);  // h recomputed, a run at a time: never stored between the passes
-    for (int64_t b = begin; b < end; ++b) {
-      T* gp = g_p + b * gp_stride;
-      std::fill(gp, gp + A, T(0));
+  at::parallel_for(0, N, 1, [&](int64_t begin, int64_t end) {
+    std::vector<T> h(S * A);
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t b = r / beams;
+      T* pr = p + r * p_stride;
+      at::vec::map2<T>([](Vec x, Vec y) { return x + y; }, pr, q + r * q_stride, b_a, A);
+      T* a = attn + r * S;
+      std::fill(a, a + S, T(0));
+      T top = -std::numeric_limits<T>::infinity();
       for_each_run(mask, b, S, [&](int64_t first, int64_t stop) {
-        tanh_run(keys, p + b * p_stride, first, stop, A, run_h.data());
+        tanh_run(keys, pr, first, stop, A, h.data());
         for (int64_t bs = first; bs < stop; ++bs) {
-          const T g = g_scores[bs];
-          const T* h = run_h.data() + (bs - first) * A;
-          T* gk = g_keys + bs * A;
-          const Vec gvec(g), one(T(1));
-          int64_t a = 0;
-          for (; a + n <= A; a += n) {
-            Vec x = Vec::loadu(h + a);
-            Vec d = gvec * Vec::loadu(v + a) * (one - x * x);
-            (Vec::loadu(gk + a) + d).store(gk + a);
-            (Vec::loadu(gp + a) + d).store(gp + a);
-            at::vec::fmadd(gvec, x, Vec::loadu(gv + a)).store(gv + a);
-          }
-          for (; a < A; ++a) {
-            const T d = g * v[a] * (T(1) - h[a] * h[a]);
-            gk[a] += d;
-            gp[a] += d;
-            gv[a] += g * h[a];
-          }
+          const T e = at::vec::map2_reduce_all<T>([](Vec x, Vec y) { return x * y; },
+                                                  [](Vec x, Vec y) { return x + y; }, h.data() + (bs - first) * A, v, A);
+          a[bs - b * S] = e;
+          top = std::max(top, e);
         }
       });
+      T sum = 0;
+      for (int64_t s = 0; s < S; ++s)
+        if (mask[b * S + s]) sum += (a[s] = std::exp(a[s] - top));
+      T* c = ctx + r * ctx_stride;
+      std::fill(c, c + C, T(0));
+      for (int64_t s = 0; s < S; ++s) {
+        if (!mask[b * S + s]) continue;
+        const Vec w(a[s] /= sum);
+        at::vec::map2<T>([&](Vec x, Vec y) { return at::vec::fmadd(w, y, x); }, c, c, states + (b * S + s) * C, C);
+      }
     }
   });
-  for (size_t t = 0; t < partial.size() / A; ++t)
-    for (int64_t a = 0; a < A; ++a) g_v[a] += partial[t * A + a];
+}
+
+// Its backward, from the context's gradient (two parts: g_ctx_part and g_ctx_in, [B,C]) and the
+// attention's (g_attn_in [B,S]): writes dL/dc into g_ctx [B,C] and dL/dp into g_p [B,A], adds into g_keys
+// and g_v. The annotations' gradient, sum_i a_i dL/dc_i, is left to one product over all steps.
+template <typename T>
+void attend_backward_kernel(const T* g_ctx_part, int64_t part_stride, const T* g_ctx_in, int64_t in_stride,
+                            const T* g_attn_in, int64_t attn_in_stride, const T* attn, const T* states,
+                            const T* keys, const T* p, int64_t p_stride, const T* v, const bool* mask, T* g_ctx,
+                            int64_t g_ctx_stride, T* g_keys, T* g_p, int64_t gp_stride, T* g_v, int64_t B, int64_t S,
+                            int64_t A, int64_t C) {
+  using Vec = Vectorized<T>;
+  rows_with_g_v(B, S, A, g_v, [&](int64_t b, T* gv, T* run_h) {
+    T* gc = g_ctx + b * g_ctx_stride;
+    at::vec::map2<T>([](Vec x, Vec y) { return x + y; }, gc, g_ctx_part + b * part_stride, g_ctx_in + b * in_stride, C);
+    const T* a = attn + b * S;
+    std::vector<T> g(S, T(0));  // dL/dscores, 0 at padding
+    T weighted = 0;             // sum_j a_j dL/da_j
+    for (int64_t s = 0; s < S; ++s) {
+      if (!mask[b * S + s]) continue;
+      g[s] = at::vec::map2_reduce_all<T>([](Vec x, Vec y) { return x * y; }, [](Vec x, Vec y) { return x + y; },
+                                         states + (b * S + s) * C, gc, C) +
+             g_attn_in[b * attn_in_stride + s];
+      weighted += a[s] * g[s];
+    }
+    for (int64_t s = 0; s < S; ++s) g[s] = a[s] * (g[s] - weighted);
+    energies_row_backward(g.data(), keys, p + b * p_stride, v, mask, b, S, A, g_keys, g_p + b * gp_stride, gv, run_h);
+  });
 }
 
 void check(const at::Tensor& keys, const at::Tensor& rows, const at::Tensor& v, const at::Tensor& mask,
@@ -171,5 +209,57 @@ void energies_backward(at::Tensor g_scores, at::Tensor keys, at::Tensor p, at::T
                               p.stride(0), v.data_ptr<scalar_t>(), mask.data_ptr<bool>(), g_keys.data_ptr<scalar_t>(),
                               g_p.data_ptr<scalar_t>(), g_p.stride(0), g_v.data_ptr<scalar_t>(), keys.size(0),
                               keys.size(1), keys.size(2));
+  });
+}
+
+// One decoder step's attention: from q [N,A] (W_a s, no bias), b_a [A], keys [B,S,A], v, mask [B,S] and the
+// annotations states [B,S,C], writes p = q + b_a into p [N,A], the weights into attn [N,S] (0 at padding) and
+// the context into ctx [N,C]. Row r reads sentence r / beams. Rows of q, p and ctx may be strided.
+void attend(at::Tensor keys, at::Tensor q, at::Tensor b_a, at::Tensor v, at::Tensor mask, at::Tensor states,
+            int64_t beams, at::Tensor p, at::Tensor attn, at::Tensor ctx) {
+  check(keys, q, v, mask, beams);
+  check(keys, p, v, mask, beams);
+  TORCH_CHECK(b_a.is_contiguous() && b_a.numel() == keys.size(2) && b_a.scalar_type() == keys.scalar_type(), "b_a: [A]");
+  TORCH_CHECK(states.is_contiguous() && states.dim() == 3 && states.size(0) == keys.size(0) &&
+                  states.size(1) == keys.size(1) && states.scalar_type() == keys.scalar_type(),
+              "states: a contiguous [B,S,C] of the keys' type");
+  TORCH_CHECK(attn.is_contiguous() && attn.size(0) == q.size(0) && attn.size(1) == keys.size(1) &&
+                  attn.scalar_type() == keys.scalar_type(), "attn: a contiguous [N,S]");
+  TORCH_CHECK(ctx.dim() == 2 && ctx.size(0) == q.size(0) && ctx.size(1) == states.size(2) && ctx.stride(1) == 1 &&
+                  ctx.scalar_type() == keys.scalar_type(), "ctx: [N,C] with contiguous rows");
+  AT_DISPATCH_FLOATING_TYPES(keys.scalar_type(), "attend", [&] {
+    attend_kernel<scalar_t>(keys.data_ptr<scalar_t>(), q.data_ptr<scalar_t>(), q.stride(0), b_a.data_ptr<scalar_t>(),
+                            v.data_ptr<scalar_t>(), mask.data_ptr<bool>(), states.data_ptr<scalar_t>(),
+                            p.data_ptr<scalar_t>(), p.stride(0), attn.data_ptr<scalar_t>(), ctx.data_ptr<scalar_t>(),
+                            ctx.stride(0), q.size(0), beams, keys.size(1), keys.size(2), states.size(2));
+  });
+}
+
+// attend's backward (beams 1): from dL/dc = g_ctx_part + g_ctx_in [B,C] and dL/da g_attn_in [B,S], writes dL/dc
+// into g_ctx [B,C] and dL/dp into g_p [B,A], adds dL/dkeys into g_keys and dL/dv into g_v.
+void attend_backward(at::Tensor g_ctx_part, at::Tensor g_ctx_in, at::Tensor g_attn_in, at::Tensor attn,
+                     at::Tensor states, at::Tensor keys, at::Tensor p, at::Tensor v, at::Tensor mask, at::Tensor g_ctx,
+                     at::Tensor g_keys, at::Tensor g_p, at::Tensor g_v) {
+  check(keys, p, v, mask);
+  check(keys, g_p, v, mask);
+  const auto B = keys.size(0), S = keys.size(1), C = states.size(2);
+  for (const auto* t : {&g_ctx_part, &g_ctx_in, &g_ctx})
+    TORCH_CHECK(t->dim() == 2 && t->size(0) == B && t->size(1) == C && t->stride(1) == 1 &&
+                    t->scalar_type() == keys.scalar_type(), "context gradients: [B,C] with contiguous rows");
+  for (const auto* t : {&g_attn_in, &attn})
+    TORCH_CHECK(t->dim() == 2 && t->size(0) == B && t->size(1) == S && t->stride(1) == 1 &&
+                    t->scalar_type() == keys.scalar_type(), "attention (and its gradient): [B,S] with contiguous rows");
+  TORCH_CHECK(attn.is_contiguous(), "attn: contiguous");
+  TORCH_CHECK(states.is_contiguous() && states.size(0) == B && states.size(1) == S, "states: a contiguous [B,S,C]");
+  TORCH_CHECK(g_keys.sizes() == keys.sizes() && g_keys.is_contiguous() && g_keys.scalar_type() == keys.scalar_type(),
+              "g_keys: a contiguous [B,S,A] of the keys' type");
+  TORCH_CHECK(g_v.is_contiguous() && g_v.numel() == v.numel() && g_v.scalar_type() == keys.scalar_type(), "g_v: [A]");
+  AT_DISPATCH_FLOATING_TYPES(keys.scalar_type(), "attend_backward", [&] {
+    attend_backward_kernel<scalar_t>(
+        g_ctx_part.data_ptr<scalar_t>(), g_ctx_part.stride(0), g_ctx_in.data_ptr<scalar_t>(), g_ctx_in.stride(0),
+        g_attn_in.data_ptr<scalar_t>(), g_attn_in.stride(0), attn.data_ptr<scalar_t>(), states.data_ptr<scalar_t>(),
+        keys.data_ptr<scalar_t>(), p.data_ptr<scalar_t>(), p.stride(0), v.data_ptr<scalar_t>(), mask.data_ptr<bool>(),
+        g_ctx.data_ptr<scalar_t>(), g_ctx.stride(0), g_keys.data_ptr<scalar_t>(), g_p.data_ptr<scalar_t>(),
+        g_p.stride(0), g_v.data_ptr<scalar_t>(), B, S, keys.size(2), C);
   });
 }

@@ -6,5 +6,9 @@
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("energies_forward", &energies_forward, "the scores v tanh(keys + p), -inf at padding");
   m.def("energies_backward", &energies_backward, "the energies' gradients, accumulated");
+  m.def("attend", &attend, "a decoder step's attention: p, the weights and the context");
+  m.def("attend_backward", &attend_backward, "attend's gradients");
+  m.def("decoder_cell", &decoder_cell, "a decoder step's GRU and maxout readout");
+  m.def("decoder_cell_backward", &decoder_cell_backward, "decoder_cell's gradients");
   m.def("best_next", &best_next, "each row's n best next tokens: log-probabilities and columns");
 }

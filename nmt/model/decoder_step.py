@@ -1,0 +1,151 @@
+"""One step of training's fused decoder loop (nmt.model.decoder_sequence) between its products, forward
+and backward: the kernels of nmt.model.native, or the same equations in torch's ops.
+
+Each function writes into the tensors it is given (a step's rows of the loop's stores). The products of
+s_{i-1} and c_i come in without their biases, which are added here:
+
+    attend:  p = q + b_a,  a = softmax(v^T tanh(keys + p)),  c = sum_j a_j h_j
+    cell:    the GRU from g_x (E y part + W_ic c + b_i (+ W_if t_{i-1})) and g_h (W_h s_{i-1} + b_h), and
+             the maxout readout t_i with input feeding (M > 0; M = 0 without)
+
+torch runs a step as about 40 ops forward and 45 backward, each with its own dispatch and pass over
+memory; the kernels (csrc/attention_energies.cpp, csrc/decoder_cell.cpp) make two calls each way.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from nmt.model import energies
+from nmt.model.gru_sequence import gru_gate_gradients, gru_gates
+from nmt.model.native import for_cpu
+
+
+def attend(
+    keys: Tensor,
+    q: Tensor,
+    b_a: Tensor,
+    v: Tensor,
+    mask: Tensor,
+    states: Tensor,
+    p: Tensor,
+    attn: Tensor,
+    ctx: Tensor,
+) -> None:
+    """From q = W_a s_{i-1} [B,A]: p = q + b_a into p [B,A], the weights into attn [B,S] (0 at padding) and
+    the context into ctx [B,2H]; keys [B,S,A], states [B,S,2H], mask [B,S] (True at real tokens)."""
+    native = for_cpu(keys)
+    if native is not None:
+        native.attend(keys, q, b_a, v, mask, states, 1, p, attn, ctx)
+        return
+    torch.add(q, b_a, out=p)
+    attn.copy_(torch.softmax(energies.scores_torch(keys, p, v, mask), dim=-1))
+    torch.bmm(attn.unsqueeze(1), states, out=ctx.unsqueeze(1))
+
+
+def attend_backward(
+    g_ctx_part: Tensor,
+    g_ctx_in: Tensor,
+    g_attn_in: Tensor,
+    attn: Tensor,
+    states: Tensor,
+    keys: Tensor,
+    p: Tensor,
+    v: Tensor,
+    mask: Tensor,
+    g_ctx: Tensor,
+    g_keys: Tensor,
+    g_p: Tensor,
+    g_v: Tensor,
+) -> None:
+    """attend's backward from dL/dc = g_ctx_part + g_ctx_in [B,2H] and dL/da g_attn_in [B,S]: dL/dc into
+    g_ctx, dL/dp into g_p [B,A]; dL/dkeys and dL/dv added into g_keys and g_v (dL/dh is the caller's)."""
+    native = for_cpu(keys)
+    if native is not None:
+        native.attend_backward(
+            g_ctx_part, g_ctx_in, g_attn_in, attn, states, keys, p, v, mask, g_ctx, g_keys, g_p, g_v
+        )
+        return
+    g_c = torch.add(g_ctx_part, g_ctx_in, out=g_ctx)  # [B,2H]
+    g_a = torch.bmm(states, g_c.unsqueeze(2)).squeeze(2).add_(g_attn_in)  # [B,S]
+    g_scores = attn * (g_a - (attn * g_a).sum(-1, keepdim=True))  # [B,S], 0 at padding
+    energies.backward_torch(g_scores, keys, p, v, mask, g_keys, g_p, g_v)
+
+
+def cell(
+    from_embs: Tensor,
+    ps: Tensor,
+    b_s: Tensor,
+    pc: Tensor,
+    b_c: Tensor,
+    feed: Tensor | None,
+    s: Tensor,
+    attn: int,
+    reset_update: Tensor,
+    new: Tensor,
+    hidden_n: Tensor,
+    s_next: Tensor,
+    readout: Tensor,
+    pick: Tensor,
+) -> None:
+    """The GRU and readout of a step from the E y products from_embs [B,3D+2M], the products of s_{i-1} ps
+    [B,A+3D+2M] (read from column A = attn) and of c pc [B,3D+2M], their biases b_s and b_c, and feed
+    (W_if t_{i-1} [B,3D] or None): r, z into reset_update [B,2D], n into new, W_hn s + b_hn into hidden_n,
+    s_i into s_next [B,D]; t_i into readout [B,M] and maxout's picks into pick [B,M] (M = 0: none)."""
+    native = for_cpu(s)
+    if native is not None:
+        feed = s.new_empty(0) if feed is None else feed
+        native.decoder_cell(
+            from_embs, ps, b_s, pc, b_c, feed, s, attn, reset_update, new, hidden_n, s_next, readout, pick
+        )
+        return
+    size, maxout = s.size(1), readout.size(1)  # D, M
+    from_s = ps[:, attn:] + b_s[attn:]  # [B,3D+2M]
+    from_c = pc + b_c  # [B,3D+2M]
+    gx = from_embs[:, : 3 * size] + from_c[:, : 3 * size]  # [B,3D]
+    if feed is not None:
+        gx += feed
+    gh = from_s[:, : 3 * size]  # [B,3D]
+    hidden_n.copy_(gh[:, 2 * size :])
+    s_next.copy_(gru_gates(gx, gh, s, reset_update, new))
+    if maxout:
+        pair = (from_embs[:, 3 * size :] + from_s[:, 3 * size :] + from_c[:, 3 * size :]).view(-1, maxout, 2)
+        second = torch.gt(pair[..., 1], pair[..., 0], out=pick)  # [B,M]
+        torch.where(second, pair[..., 1], pair[..., 0], out=readout)
+
+
+def cell_backward(
+    g_s: Tensor,
+    g_query: Tensor,
+    s_prev: Tensor,
+    reset_update: Tensor,
+    new: Tensor,
+    hidden_n: Tensor,
+    g_readout: Tensor,
+    g_t: Tensor,
+    pick: Tensor,
+    attn: int,
+    gc: Tensor,
+    gs: Tensor,
+    g_prev: Tensor,
+) -> None:
+    """cell's backward from dL/ds_i g_s [B,D] and dL/dt_i = g_readout + g_t [B,M]: the gradients of the
+    products of c into gc [B,3D+2M] and of s_{i-1} into gs [B,A+3D+2M] from column A = attn, and
+    dL/ds_{i-1}'s direct part, g_query + g_s z, into g_prev [B,D]."""
+    native = for_cpu(g_s)
+    if native is not None:
+        native.decoder_cell_backward(
+            g_s, g_query, s_prev, reset_update, new, hidden_n, g_readout, g_t, pick, attn, gc, gs, g_prev
+        )
+        return
+    size, maxout = g_s.size(1), g_readout.size(1)  # D, M
+    gh = gs[:, attn : attn + 3 * size]  # [B,3D]
+    gru_gate_gradients(g_s, s_prev, reset_update, new, hidden_n, gc[:, : 3 * size], gh)
+    torch.add(g_query, g_s * reset_update[:, size:], out=g_prev)
+    if maxout:  # the gradient goes to each pair's larger value
+        g_pre = g_readout + g_t  # [B,M]
+        pair = gs[:, attn + 3 * size :].view(-1, maxout, 2)
+        torch.mul(g_pre, pick, out=pair[..., 1])
+        torch.sub(g_pre, pair[..., 1], out=pair[..., 0])
+        gc[:, 3 * size :] = gs[:, attn + 3 * size :]
