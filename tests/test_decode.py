@@ -1,5 +1,7 @@
 """Greedy and beam search: equivalence at beam 1, n-best order, attention, batch invariance."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -7,7 +9,7 @@ import torch
 from nmt.core.vocab import BOS, EOS, PAD
 from nmt.model import bf16_matmul, native
 from nmt.model import search as search_module
-from nmt.model.bahdanau import Seq2Seq
+from nmt.model.bahdanau import DecoderState, Seq2Seq
 from nmt.model.config import preset
 from nmt.model.search import (
     DecodeConfig,
@@ -141,10 +143,43 @@ def test_finished_rows_left_in_the_batch_change_nothing(beam, compact, monkeypat
             np.testing.assert_allclose(one.attention, many.attention, atol=1e-5)
 
 
+@pytest.mark.parametrize("input_feeding", [False, True])
+def test_the_fused_decoding_step_is_the_decoders_step(input_feeding):
+    """The paper's decoder, evaluated on a CPU, steps through the kernels (Decoder.fused_step): the same
+    readout, state and attention as its module-by-module step in float64, with padded sources and two
+    beams a sentence reading one copy of its annotations. Training, or autograd, takes the modules."""
+    torch.manual_seed(0)
+    model = Seq2Seq(preset("tiny", input_feeding=input_feeding), VOCAB, VOCAB).double().eval()
+    src, src_len = make_batch()
+    rows = 2 * len(src_len)
+    with torch.inference_mode():
+        enc = replace(model.encode(src, src_len), beams=2)
+        start = model.init_state(enc).select(torch.arange(len(src_len)).repeat_interleave(2))
+        feed = None if start.feed is None else torch.randn_like(start.feed)
+        state = DecoderState(start.hidden + 0.3 * torch.randn_like(start.hidden), None, feed)  # beams differ
+        emb = model.decoder.embed_inputs(torch.randint(4, VOCAB, (rows,)))  # [2B,E]
+        assert model.decoder.step_fused(emb)
+        fused_t, fused_state, fused_attn = model.decoder.fused_step(emb, state, enc)
+        t, new, attn = model.decoder(emb, state, enc)
+    torch.testing.assert_close(fused_t, t, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(fused_state.hidden, new.hidden, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(fused_attn, attn, rtol=1e-10, atol=1e-12)
+    assert (fused_state.feed is None) == (not input_feeding)
+    if input_feeding:
+        torch.testing.assert_close(fused_state.feed, new.feed, rtol=1e-10, atol=1e-12)
+    assert attn[0, int(src_len[0]) :].eq(0).all() and not torch.equal(attn[0], attn[1])
+    with torch.no_grad():
+        assert not model.train().decoder.step_fused(emb)  # dropout on
+        assert model.eval().decoder.step_fused(emb.float())
+        assert not model.decoder.step_fused(emb.bfloat16())  # no kernel of that type
+    assert not model.decoder.step_fused(emb)  # autograd on
+
+
 @pytest.mark.parametrize("beam", [1, 3])
 def test_torchs_ops_decode_as_the_cpu_kernels(beam, monkeypatch):
     """Where the CPU kernels cannot be built, attention's energies (one copy of each sentence's keys for its
-    beams) and the next-token choice run torch's ops: the same hypotheses, scores and attention."""
+    beams), the decoder's step and the next-token choice run torch's ops: the same hypotheses, scores and
+    attention."""
     assert native.kernels() is not None, "the CPU kernels did not build here"
     model = make_model(5)
     src, src_len = make_batch(lengths=(3, 8, 5, 8, 2, 7), seed=6)

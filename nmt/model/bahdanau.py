@@ -38,12 +38,13 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nmt.core.vocab import BOS, EOS, PAD, UNK
-from nmt.model import energies
+from nmt.model import decoder_step, energies
 from nmt.model.config import ModelConfig
 from nmt.model.decoder_sequence import decoder_sequence
 from nmt.model.dropout import Dropout, dropout
 from nmt.model.gru_sequence import gru_sequence
 from nmt.model.loop_linear import LoopLinears
+from nmt.model.native import for_cpu
 from nmt.model.output_loss import output_loss
 
 SPECIALS = [PAD, UNK, BOS, EOS]  # the output vocabulary's first rows, so that their ids are its rows too
@@ -275,6 +276,7 @@ class Decoder(nn.Module):
         # U_o s + V_o E y + C_o c, as one linear map over the concatenation.
         self.readout = nn.Linear(cfg.dec_hidden + cfg.emb_dim + ctx_dim, 2 * cfg.maxout_dim)
         self.dropout = Dropout(cfg.dropout)
+        self._stacked: tuple[tuple, decoder_step.Stacked] | None = None  # decoding's, by weight versions
 
     def init_state(self, enc: Encoded) -> DecoderState:
         """s_0 = tanh(W_s bwd_1) for every layer; LSTM cells start at zero."""
@@ -323,12 +325,57 @@ class Decoder(nn.Module):
         )  # [B,(T,)2M]
         return pre.unflatten(-1, (-1, 2)).amax(dim=-1)  # maxout, pool 2: [B,(T,)M]
 
+    def _papers(self) -> bool:
+        """Whether this is the paper's decoder (one GRU layer, Bahdanau attention): the fused steps'."""
+        cfg = self.cfg
+        return cfg.cell == "gru" and cfg.dec_layers == 1 and cfg.attention == "bahdanau"
+
     def sequence_fused(self, embs: Tensor) -> bool:
         """Whether training's loop over embs runs as nmt.model.decoder_sequence: the paper's one-layer
         GRU decoder with Bahdanau attention, trained on a CPU."""
-        cfg = self.cfg
-        simple = cfg.cell == "gru" and cfg.dec_layers == 1 and cfg.attention == "bahdanau"
-        return simple and embs.device.type == "cpu" and torch.is_grad_enabled()
+        return self._papers() and embs.device.type == "cpu" and torch.is_grad_enabled()
+
+    def step_fused(self, emb: Tensor) -> bool:
+        """Whether a decoding step over emb runs as fused_step: the paper's decoder, evaluated (no dropout,
+        no autograd) on a CPU where the kernels of nmt.model.native built."""
+        no_grad = not self.training and not torch.is_grad_enabled()
+        return self._papers() and no_grad and for_cpu(emb) is not None
+
+    def fused_step(
+        self, emb: Tensor, state: DecoderState, enc: Encoded, linear: Linear = F.linear
+    ) -> tuple[Tensor, DecoderState, Tensor]:
+        """forward's step (step_fused) as three stacked products, attention's kernel and the GRU-and-readout
+        kernel (nmt.model.decoder_step): readout t_i [N,M], s_i, attention a_i [N,S]; N = B * enc.beams."""
+        w, s = self._stacked_weights(), state.top  # s_{i-1} [N,D]
+        rows, size, attn_dim, maxout = s.size(0), s.size(1), self.cfg.attn_dim, self.cfg.maxout_dim
+        ps = linear(s, w.s)  # [N,A+3D+2M]: W_a s, W_h s, U_o s
+        q = ps[:, :attn_dim]  # W_a s, which becomes p = W_a s + b_a in place
+        attn = s.new_empty(rows, enc.mask.size(1))  # [N,S]
+        ctx = s.new_empty(rows, enc.states.size(2))  # [N,2H]
+        v = self.attention.v.weight[0]
+        decoder_step.attend(enc.keys, q, w.b_s[:attn_dim], v, enc.mask, enc.states, q, attn, ctx, enc.beams)
+        feed = linear(state.feed, w.f) if w.f is not None else None  # W_if t_{i-1} [N,3D]
+        new, t = s.new_empty(rows, size), s.new_empty(rows, maxout)  # s_i [N,D], t_i [N,M]
+        gates = (s.new_empty(rows, 2 * size), s.new_empty(rows, size), s.new_empty(rows, size))  # rz, n, hn
+        decoder_step.cell(
+            linear(emb, w.e), ps, w.b_s, linear(ctx, w.c), w.b_c, feed, s, attn_dim, *gates,
+            new, t, torch.empty(rows, maxout, dtype=torch.bool),
+        )  # fmt: skip
+        return t, DecoderState(new.unsqueeze(0), None, t if self.cfg.input_feeding else None), attn
+
+    def _stacked_weights(self) -> decoder_step.Stacked:
+        """Decoding's stacked weights (decoder_step.stack), stacked again only when a weight has changed."""
+        attention, cell = self.attention, self.cells[0]
+        weights = (attention.query_proj.weight, attention.query_proj.bias)
+        weights += (cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)
+        weights += (self.readout.weight, self.readout.bias)
+        key = tuple((w.data_ptr(), w._version) for w in weights)
+        if self._stacked is None or self._stacked[0] != key:
+            stacked = decoder_step.stack(
+                weights[:2], weights[2:6], weights[6:], self.cfg.emb_dim, 2 * self.cfg.enc_hidden
+            )
+            self._stacked = key, stacked
+        return self._stacked[1]
 
     def sequence(
         self, embs: Tensor, state: DecoderState, enc: Encoded, dtype: torch.dtype | None
@@ -444,7 +491,9 @@ class Seq2Seq(nn.Module):
 
         linear: the step's linear maps (F.linear; nmt.model.bf16_matmul.Linears for bf16 products).
         """
-        t, state, attn = self.decoder(self.decoder.embed_inputs(y_prev), state, enc, linear)
+        emb = self.decoder.embed_inputs(y_prev)  # [B,E]
+        step = self.decoder.fused_step if self.decoder.step_fused(emb) else self.decoder
+        t, state, attn = step(emb, state, enc, linear)
         return linear(t, self.output.weight, self.output.bias), state, attn
 
     def teacher_force(

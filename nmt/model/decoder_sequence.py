@@ -97,19 +97,17 @@ class _DecoderSequence(torch.autograd.Function):
         feeding = w_read is not None
         maxout = w_read.size(0) // 2 if feeding else 0  # M
         prod = _Products(dtype)
-        # The products of s_{i-1} (W_a; W_h; U_o) and of c_i (W_ic; C_o), each stacked into one, with
-        # every bias: b_a, b_h with the first, b_i, b_o with the second.
-        w_s = torch.cat([w_a, w_hh, *([w_read[:, :size]] if feeding else [])])  # [A+3D(+2M),D]
-        b_s = torch.cat([b_a, b_hh, *([b_a.new_zeros(2 * maxout)] if feeding else [])])
-        w_c = torch.cat([w_ih[:, emb_dim : emb_dim + ctx_dim], *([w_read[:, -ctx_dim:]] if feeding else [])])
-        b_c = torch.cat([b_ih, *([b_read] if feeding else [])])
-        low_s, low_c = prod.weight(w_s.t()), prod.weight(w_c.t())  # [D,A+3D(+2M)], [2H,3D(+2M)]
-        low_f = prod.weight(w_ih[:, emb_dim + ctx_dim :].t()) if feeding else None  # W_if^T [M,3D]
+        # The products of s_{i-1} (W_a; W_h; U_o), of c_i (W_ic; C_o) and of E y (W_ie; V_o), each stacked
+        # into one, with every bias: b_a, b_h with the first, b_i, b_o with the second.
+        readout = (w_read, b_read) if feeding else None
+        w = decoder_step.stack((w_a, b_a), (w_ih, w_hh, b_ih, b_hh), readout, emb_dim, ctx_dim)
+        b_s, b_c = w.b_s, w.b_c
+        low_s, low_c = prod.weight(w.s.t()), prod.weight(w.c.t())  # [D,A+3D(+2M)], [2H,3D(+2M)]
+        low_f = prod.weight(w.f.t()) if feeding else None  # W_if^T [M,3D]
         flat_embs = embs.reshape(steps * batch, emb_dim)  # [T*B,E]
         # The E y parts of every step at once, W_ie E y [T,B,3D] and V_o E y [T,B,2M], kept in the products'
         # type: a bf16 product's result is rounded to bf16 anyway, and casting it would copy [T*B,3D+2M].
-        w_e = torch.cat([w_ih[:, :emb_dim], *([w_read[:, size : size + emb_dim]] if feeding else [])])
-        low_e = prod.weight(w_e)  # [3D(+2M),E]
+        low_e = prod.weight(w.e)  # [3D(+2M),E]
         from_embs = (prod.operand(flat_embs) @ low_e.t())[: steps * batch].view(steps, batch, -1)
 
         queries = embs.new_empty(steps + 1, batch, size)  # s_0 .. s_T

@@ -14,12 +14,52 @@ memory; the kernels (csrc/attention_energies.cpp, csrc/decoder_cell.cpp) make tw
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
 
 from nmt.model import energies
 from nmt.model.gru_sequence import gru_gate_gradients, gru_gates
 from nmt.model.native import for_cpu
+
+
+@dataclass(frozen=True)
+class Stacked:
+    """The step's weights stacked by what they multiply, so that each input is one product a step."""
+
+    s: Tensor  # [A+3D(+2M),D]: W_a; W_h; U_o, the products of s_{i-1}
+    b_s: Tensor  # [A+3D(+2M)]: b_a; b_h; 0
+    c: Tensor  # [3D(+2M),2H]: W_ic; C_o, the products of c_i
+    b_c: Tensor  # [3D(+2M)]: b_i; b_o
+    e: Tensor  # [3D(+2M),E]: W_ie; V_o, the products of E y_{i-1}
+    f: Tensor | None  # [3D,M]: W_if, the product of t_{i-1} with input feeding
+
+
+def stack(
+    attn_weights: tuple[Tensor, Tensor],
+    gru_weights: tuple[Tensor, Tensor, Tensor, Tensor],
+    readout: tuple[Tensor, Tensor] | None,
+    emb_dim: int,
+    ctx_dim: int,
+) -> Stacked:
+    """Stacked from W_a, b_a; W_i [3D,E+2H(+M)], W_h, b_i, b_h; readout (W [2M,D+E+2H], b), or None where the
+    readout runs outside the step (training without input feeding); E = emb_dim, 2H = ctx_dim."""
+    (w_a, b_a), (w_ih, w_hh, b_ih, b_hh) = attn_weights, gru_weights
+    size = w_hh.size(1)  # D
+    read_s = read_e = read_c = read_b = []  # the readout's parts, where it runs in the step
+    if readout is not None:
+        w_read, b_read = readout
+        read_s, read_e = [w_read[:, :size]], [w_read[:, size : size + emb_dim]]
+        read_c, read_b = [w_read[:, -ctx_dim:]], [b_read]
+    return Stacked(
+        s=torch.cat([w_a, w_hh, *read_s]),
+        b_s=torch.cat([b_a, b_hh, *[b_a.new_zeros(len(b)) for b in read_b]]),
+        c=torch.cat([w_ih[:, emb_dim : emb_dim + ctx_dim], *read_c]),
+        b_c=torch.cat([b_ih, *read_b]),
+        e=torch.cat([w_ih[:, :emb_dim], *read_e]),
+        f=w_ih[:, emb_dim + ctx_dim :] if w_ih.size(1) > emb_dim + ctx_dim else None,
+    )
 
 
 def attend(
@@ -32,16 +72,19 @@ def attend(
     p: Tensor,
     attn: Tensor,
     ctx: Tensor,
+    beams: int = 1,
 ) -> None:
-    """From q = W_a s_{i-1} [B,A]: p = q + b_a into p [B,A], the weights into attn [B,S] (0 at padding) and
-    the context into ctx [B,2H]; keys [B,S,A], states [B,S,2H], mask [B,S] (True at real tokens)."""
+    """From q = W_a s_{i-1} [N,A]: p = q + b_a into p [N,A] (which may be q), the weights into attn [N,S]
+    (0 at padding) and the context into ctx [N,2H]; keys [B,S,A], states [B,S,2H], mask [B,S] (True at
+    real tokens), row r of N = B * beams reading sentence r // beams."""
     native = for_cpu(keys)
     if native is not None:
-        native.attend(keys, q, b_a, v, mask, states, 1, p, attn, ctx)
+        native.attend(keys, q, b_a, v, mask, states, beams, p, attn, ctx)
         return
     torch.add(q, b_a, out=p)
-    attn.copy_(torch.softmax(energies.scores_torch(keys, p, v, mask), dim=-1))
-    torch.bmm(attn.unsqueeze(1), states, out=ctx.unsqueeze(1))
+    attn.copy_(torch.softmax(energies.scores_torch(keys, p, v, mask, None, beams), dim=-1))
+    batch, steps, ctx_dim = states.shape  # B, S, 2H
+    ctx.view(batch, beams, ctx_dim).copy_(torch.bmm(attn.view(batch, beams, steps), states))
 
 
 def attend_backward(

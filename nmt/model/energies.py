@@ -82,7 +82,7 @@ def scores_torch(
 ) -> Tensor:
     """scores with torch's ops (h written to out [N,S,A], if given)."""
     batch, length, size = keys.shape
-    grouped = p.view(batch, beams, 1, size)  # [B,beams,1,A]
+    grouped = p.reshape(batch, beams, 1, size)  # [B,beams,1,A]
     hid = torch.add(
         keys.unsqueeze(1), grouped, out=None if out is None else out.view(batch, beams, length, size)
     )
