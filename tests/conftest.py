@@ -27,3 +27,16 @@ def pipeline_report(tmp_path_factory) -> dict:
 def trained_run(pipeline_report) -> Path:
     """The run directory of `pipeline_report`: every stage done, the model trained."""
     return Path(pipeline_report["run_dir"])
+
+
+@pytest.fixture(params=[True, False], ids=["kernels", "torch-ops"])
+def kernels(request, monkeypatch) -> bool:
+    """Run a test with the CPU kernels of nmt.model.native (which must have built here), and again with
+    torch's ops in their place, as where they cannot be built."""
+    from nmt.model import native
+
+    if request.param:
+        assert native.kernels() is not None, "the CPU kernels did not build here"
+    else:
+        monkeypatch.setattr(native, "kernels", lambda: None)
+    return request.param

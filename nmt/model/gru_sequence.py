@@ -4,8 +4,9 @@ torch's CPU GRU is built from autograd-recorded small ops: on a packed batch its
 a whole [N,3H] gradient for every time step (quadratic in the source length), and even on a padded
 batch backward takes 3-4x the forward (measured, B=90, S=22, H=256: forward 13 ms, forward and
 backward 73 ms packed, 47 ms padded). Here the forward keeps each step's gates, and backward runs
-the recurrence back with about fifteen ops a step; the weights' gradients are then one product over
-all steps, as in nmt.model.loop_linear.
+the recurrence back; the weights' gradients are then one product over all steps, as in
+nmt.model.loop_linear. Between a step's products, its gates and state are one kernel call each way
+(csrc/gru_step.cpp), or the same equations in torch's ops where the kernels cannot be built.
 
 With the paper's (and torch's) gate order r, z, n:
 
@@ -21,6 +22,8 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
+
+from nmt.model.native import for_cpu
 
 
 def gru_sequence(x: Tensor, valid: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor) -> Tensor:
@@ -40,10 +43,11 @@ class _GRUSequence(torch.autograd.Function):
         new = x.new_empty(steps, batch, size)  # n [S,B,H]
         states = x.new_empty(steps, batch, size)  # h [S,B,H]
         h = x.new_zeros(batch, size)  # [B,H]
+        step = _kernel_or(x, "gru_step", _step)
         for t in range(steps):
             gh = torch.addmm(b_hh, h, w_hh.t(), out=gates_h[t])  # [B,3H]
-            stepped = gru_gates(gates_x[t], gh, h, reset_update[t], new[t])  # [B,H]
-            h = torch.where(valid[t], stepped, h, out=states[t])  # [B,H]
+            step(gates_x[t], gh, h, valid[t], reset_update[t], new[t], states[t])
+            h = states[t]  # [B,H]
         ctx.save_for_backward(flat_x, valid, w_ih, w_hh, gates_h, reset_update, new, states)
         return states
 
@@ -54,21 +58,54 @@ class _GRUSequence(torch.autograd.Function):
         grad_gates_x = states.new_empty(steps, batch, 3 * size)  # d(W_i x + b_i) [S,B,3H]
         grad_gates_h = states.new_empty(steps, batch, 3 * size)  # d(W_h h + b_h) [S,B,3H]
         grad_h = states.new_zeros(batch, size)  # dL/dh_t from the steps after t [B,H]
+        direct = torch.empty_like(grad_h)  # dL/dh_{t-1} but through W_h [B,H]
+        grad_states, start = grad_states.contiguous(), torch.zeros_like(grad_h)
+        step_backward = _kernel_or(states, "gru_step_backward", _step_backward)
         for t in reversed(range(steps)):
-            grad_h = grad_h + grad_states[t]  # [B,H]
-            h_prev = states[t - 1] if t else torch.zeros_like(grad_h)
-            grad = grad_h * valid[t]  # what reaches the update; past a row's length h_t = h_{t-1}
-            z = reset_update[t, :, size:]
-            gh = grad_gates_h[t]  # [B,3H]
-            gru_gate_gradients(
-                grad, h_prev, reset_update[t], new[t], gates_h[t, :, 2 * size :], grad_gates_x[t], gh
-            )
-            grad_h = torch.addmm(grad * z + grad_h * ~valid[t], gh, w_hh)  # dL/dh_{t-1} [B,H]
+            step_backward(
+                grad_h, grad_states[t], states[t - 1] if t else start, reset_update[t], new[t], gates_h[t],
+                valid[t], grad_gates_x[t], grad_gates_h[t], direct,
+            )  # fmt: skip
+            grad_h = torch.addmm(direct, grad_gates_h[t], w_hh)  # dL/dh_{t-1} [B,H]
         flat_gx, flat_gh = grad_gates_x.flatten(0, 1), grad_gates_h.flatten(0, 1)  # [S*B,3H]
         previous = torch.cat([states.new_zeros(1, batch, size), states[:-1]]).flatten(0, 1)  # h_{t-1} [S*B,H]
         grad_x = (flat_gx @ w_ih).view(steps, batch, -1) if ctx.needs_input_grad[0] else None
         grad_w_ih, grad_w_hh = flat_gx.t() @ flat_x, flat_gh.t() @ previous  # [3H,in], [3H,H]
         return grad_x, None, grad_w_ih, grad_w_hh, flat_gx.sum(0), flat_gh.sum(0)
+
+
+def _kernel_or(x: Tensor, name: str, fallback):
+    """The CPU kernel `name` of nmt.model.native where it runs on x, else fallback (torch's ops)."""
+    native = for_cpu(x)
+    return fallback if native is None else getattr(native, name)
+
+
+def _step(
+    gates_x: Tensor, gates_h: Tensor, h: Tensor, valid: Tensor, reset_update: Tensor, new: Tensor, out: Tensor
+):
+    """One step with torch's ops (the kernel gru_step): the new state where valid [B,1], else h, into out."""
+    torch.where(valid, gru_gates(gates_x, gates_h, h, reset_update, new), h, out=out)
+
+
+def _step_backward(
+    grad_h: Tensor,
+    grad_out: Tensor,
+    h_prev: Tensor,
+    reset_update: Tensor,
+    new: Tensor,
+    gates_h: Tensor,
+    valid: Tensor,
+    grad_gates_x: Tensor,
+    grad_gates_h: Tensor,
+    direct: Tensor,
+) -> None:
+    """_step's backward with torch's ops (the kernel gru_step_backward): the gates' gradients and, into
+    direct, dL/dh_prev's part that does not pass through W_h."""
+    size = grad_h.size(1)
+    total = grad_h + grad_out  # dL/dh' [B,H]
+    grad = total * valid  # what reaches the update; past a row's length h' = h_prev
+    gru_gate_gradients(grad, h_prev, reset_update, new, gates_h[:, 2 * size :], grad_gates_x, grad_gates_h)
+    torch.add(grad * reset_update[:, size:], total * ~valid, out=direct)
 
 
 def gru_gates(gates_x: Tensor, gates_h: Tensor, h: Tensor, reset_update: Tensor, new: Tensor) -> Tensor:

@@ -10,5 +10,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("attend_backward", &attend_backward, "attend's gradients");
   m.def("decoder_cell", &decoder_cell, "a decoder step's GRU and maxout readout");
   m.def("decoder_cell_backward", &decoder_cell_backward, "decoder_cell's gradients");
+  m.def("gru_step", &gru_step, "a step of the encoder's GRU over a padded batch");
+  m.def("gru_step_backward", &gru_step_backward, "gru_step's gradients");
   m.def("best_next", &best_next, "each row's n best next tokens: log-probabilities and columns");
 }

@@ -6,8 +6,8 @@
 //
 // torch runs a step's gates, state and maxout as about twenty ops forward and twenty backward, each a
 // pass over [B,D]-sized rows with its own dispatch (at B=90, D=512, M=256: 160 us forward, 170 us
-// backward, measured); here 60 us each way, with tanh from MKL (sigmoid(x) = (1 + tanh(x/2)) / 2). What
-// is left is bound by memory traffic: a row reads and writes about 25 KB.
+// backward, measured); here 60 us each way (the GRU's arithmetic in gru_math.h). What is left is bound
+// by memory traffic: a row reads and writes about 25 KB.
 #include "kernels.h"
 
 #include <ATen/Parallel.h>
@@ -16,16 +16,16 @@
 #include <algorithm>
 #include <vector>
 
-#include "vector_math.h"
+#include "gru_math.h"
 
 namespace {
 
 using namespace nmt_kernels;
 
 // Rows [begin, end) of the forward, in phases over the rows so that each tanh is one call on a block
-// (a call a row took twice as long). fe: the E y products [B,3D+2M] (bf16 when the products are),
-// ps: the products of s_{i-1} from column A, pc: those of c, feed: W_if t_{i-1} [B,3D] or null; rz, n:
-// contiguous. Each loop is one simple pass, which the compiler vectorizes; gx: scratch [3D].
+// (gru_finish). fe: the E y products [B,3D+2M] (bf16 when the products are), ps: the products of s_{i-1}
+// from column A, pc: those of c, feed: W_if t_{i-1} [B,3D] or null; rz, n: contiguous. Each loop is one
+// simple pass, which the compiler vectorizes; gx: scratch [3D].
 template <typename T, typename E>
 void cell_rows(int64_t begin, int64_t end, const E* __restrict__ fe, int64_t fe_stride,
                const T* __restrict__ ps, int64_t ps_stride, const T* __restrict__ b_s, const T* __restrict__ pc,
@@ -46,19 +46,9 @@ void cell_rows(int64_t begin, int64_t end, const E* __restrict__ fe, int64_t fe_
     for (int64_t j = 0; j < D; ++j) hn_b[j] = ps_b[2 * D + j] + b_s[2 * D + j];
     for (int64_t j = 0; j < D; ++j) n_b[j] = gx[2 * D + j];  // + r hn once r is known
   }
-  tanh_block(rz + begin * 2 * D, (end - begin) * 2 * D);
+  gru_finish(begin, end, D, rz, n, hn, hn_stride, s, s_stride, s_next, next_stride);
+  if (M == 0) return;
   for (int64_t b = begin; b < end; ++b) {
-    T *rz_b = rz + b * 2 * D, *n_b = n + b * D;
-    const T* hn_b = hn + b * hn_stride;
-    for (int64_t j = 0; j < 2 * D; ++j) rz_b[j] = T(0.5) * rz_b[j] + T(0.5);
-    for (int64_t j = 0; j < D; ++j) n_b[j] += rz_b[j] * hn_b[j];
-  }
-  tanh_block(n + begin * D, (end - begin) * D);
-  for (int64_t b = begin; b < end; ++b) {
-    const T *n_b = n + b * D, *z = rz + b * 2 * D + D, *s_b = s + b * s_stride;
-    T* next = s_next + b * next_stride;
-    for (int64_t j = 0; j < D; ++j) next[j] = n_b[j] + z[j] * (s_b[j] - n_b[j]);
-    if (M == 0) continue;
     const E* fe_b = fe + b * fe_stride + 3 * D;
     const T *ps_b = ps + b * ps_stride + 3 * D, *pc_b = pc + b * pc_stride + 3 * D;
     T* pre = gx;  // the readout's input [2M]
@@ -79,17 +69,7 @@ void cell_row_backward(const T* __restrict__ g, const T* __restrict__ g_query, c
                        const T* __restrict__ rz, const T* __restrict__ n, const T* __restrict__ hn,
                        const T* __restrict__ g_read, const T* __restrict__ g_t, const bool* __restrict__ pick,
                        int64_t D, int64_t M, T* __restrict__ gc, T* __restrict__ gs, T* __restrict__ g_prev) {
-  const T* z = rz + D;
-  for (int64_t j = 0; j < D; ++j) {
-    const T pre_n = g[j] * (T(1) - z[j]) * (T(1) - n[j] * n[j]);  // dL/d(g_x[2D:] + r g_h[2D:])
-    const T g_r = pre_n * hn[j] * rz[j] * (T(1) - rz[j]);
-    const T g_z = g[j] * (s[j] - n[j]) * z[j] * (T(1) - z[j]);
-    gc[j] = gs[j] = g_r;
-    gc[D + j] = gs[D + j] = g_z;
-    gc[2 * D + j] = pre_n;
-    gs[2 * D + j] = pre_n * rz[j];
-    g_prev[j] = g_query[j] + g[j] * z[j];
-  }
+  gru_row_backward(g, s, rz, n, hn, g_query, D, gc, gs, g_prev);
   for (int64_t m = 0; m < M; ++m) {
     const T g_pre = g_read[m] + g_t[m];
     const T second = pick[m] ? g_pre : T(0);

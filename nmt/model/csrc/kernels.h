@@ -24,6 +24,13 @@ void decoder_cell_backward(at::Tensor g_s, at::Tensor g_query, at::Tensor s_prev
                            at::Tensor new_, at::Tensor hidden_n, at::Tensor g_readout, at::Tensor g_t, at::Tensor pick,
                            int64_t attn, at::Tensor gc, at::Tensor gs, at::Tensor g_prev);
 
+// gru_step.cpp: a step of the encoder's GRU over a padded batch, forward and backward.
+void gru_step(at::Tensor gates_x, at::Tensor gates_h, at::Tensor h, at::Tensor valid, at::Tensor reset_update,
+              at::Tensor new_, at::Tensor out);
+void gru_step_backward(at::Tensor grad_h, at::Tensor grad_out, at::Tensor h_prev, at::Tensor reset_update,
+                       at::Tensor new_, at::Tensor gates_h, at::Tensor valid, at::Tensor grad_gates_x,
+                       at::Tensor grad_gates_h, at::Tensor direct);
+
 // best_next.cpp: decoding's n best next tokens of each row and their log-probabilities.
 std::vector<at::Tensor> best_next(const at::Tensor& logits, const at::Tensor& force_end, int64_t n,
                                   const at::Tensor& banned, int64_t end);
