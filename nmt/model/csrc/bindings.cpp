@@ -12,5 +12,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("decoder_cell_backward", &decoder_cell_backward, "decoder_cell's gradients");
   m.def("gru_step", &gru_step, "a step of the encoder's GRU over a padded batch");
   m.def("gru_step_backward", &gru_step_backward, "gru_step's gradients");
+  m.def("softmax_loss", &softmax_loss, "a chunk's softmax cross-entropy, its gradient in place");
   m.def("best_next", &best_next, "each row's n best next tokens: log-probabilities and columns");
 }

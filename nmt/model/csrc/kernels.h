@@ -31,6 +31,9 @@ void gru_step_backward(at::Tensor grad_h, at::Tensor grad_out, at::Tensor h_prev
                        at::Tensor new_, at::Tensor gates_h, at::Tensor valid, at::Tensor grad_gates_x,
                        at::Tensor grad_gates_h, at::Tensor direct);
 
+// softmax_loss.cpp: the output layer's softmax cross-entropy over a chunk of logits, and its gradient.
+double softmax_loss(at::Tensor z, at::Tensor targets, double smoothing, int64_t pad, at::Tensor grad_b);
+
 // best_next.cpp: decoding's n best next tokens of each row and their log-probabilities.
 std::vector<at::Tensor> best_next(const at::Tensor& logits, const at::Tensor& force_end, int64_t n,
                                   const at::Tensor& banned, int64_t end);
