@@ -245,9 +245,9 @@ def beam_search(
     steps = int(limit[:batch].max()) + 1
     rows = torch.arange(batch, device=device)  # [b] sentence of each sentence slot; `batch` once done
     enc = model.encode(src, src_len)  # [B,...]: each sentence's annotations, read by its K beams
-    state = model.init_state(enc).select(rows.repeat_interleave(k))  # [B*K,...]
-    enc = replace(enc, beams=k)
-    y = torch.full((batch * k,), BOS, dtype=torch.long, device=device)  # [b*K]
+    # A sentence's K beams start alike: the first step runs once a sentence, and its beams copy it.
+    state = model.init_state(enc)  # [B,...] until the first step, then [B*K,...]
+    y = torch.full((batch,), BOS, dtype=torch.long, device=device)  # [B], then [b*K]
     alive = torch.full((batch, k), float("-inf"), device=device)  # [b,K] log p of live beams
     alive[:, 0] = 0.0  # at the start only one beam per sentence is distinct
     hist_tok = torch.zeros(batch * k, 0, dtype=torch.long, device=device)  # [b*K,t]
@@ -259,6 +259,9 @@ def beam_search(
     rank = torch.arange(2 * k, device=device)  # [2K]
     for t in range(steps):
         logits, state, attn = model.step(y, state, enc, linear)  # [b*K,V_out] over output_ids, _, [b*K,S]
+        if t == 0:  # [B,...] -> [B*K,...]
+            beams = rows.repeat_interleave(k)  # [B*K]
+            logits, state, attn, enc = logits[beams], state.select(beams), attn[beams], replace(enc, beams=k)
         n = rows.numel()
         at_limit = limit[rows] == t  # [b]
         # A sentence's best 2K continuations are among each beam's best 2K next tokens.
