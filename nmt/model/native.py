@@ -1,10 +1,12 @@
 """The CPU kernels in nmt/model/csrc, compiled once per machine; None where they cannot be built.
 
-Two kinds of work are bound by passes over memory rather than by arithmetic when torch runs them op
-by op: attention's energies in training and decoding (nmt.model.energies), and decoding's choice of
-next tokens (nmt.model.search). The kernels make one pass where torch makes three to eight.
+The work between the matrix products is bound by passes over memory and by dispatch, not by arithmetic,
+when torch runs it op by op: attention's energies (nmt.model.energies), a decoder step's attention and
+GRU-and-readout (nmt.model.decoder_step), the encoder's GRU step (nmt.model.gru_sequence), the output
+layer's softmax loss (nmt.model.output_loss) and decoding's choice of next tokens (nmt.model.search).
+The kernels make one call and one to three passes where torch makes three to forty ops.
 
-They are built with torch's own cpp_extension on first use (about 25 s on two cores, then loaded
+They are built with torch's own cpp_extension on first use (about 30 s on two cores, then loaded
 from torch's extensions folder, TORCH_EXTENSIONS_DIR, keyed by the CPU's vector capability). Where
 they cannot be built (no C++ compiler or ninja), a warning says why and torch's ops run instead,
 with the same results.
@@ -53,7 +55,7 @@ def build() -> ModuleType | None:
         from torch.utils import cpp_extension
 
         _ninja_on_path()
-        logger.info("loading the CPU kernels (building them takes about 25 s, once per machine)")
+        logger.info("loading the CPU kernels (building them takes about 30 s, once per machine)")
         return cpp_extension.load(
             f"nmt_kernels_{vector.lower()}",
             [str(path) for path in SOURCES],
