@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from run_fixtures import SHARED, small_pipeline
 
+from nmt.model import native
 from nmt.pipeline import run_pipeline
 
 
@@ -33,8 +34,6 @@ def trained_run(pipeline_report) -> Path:
 def kernels(request, monkeypatch) -> bool:
     """Run a test with the CPU kernels of nmt.model.native (which must have built here), and again with
     torch's ops in their place, as where they cannot be built."""
-    from nmt.model import native
-
     if request.param:
         assert native.kernels() is not None, "the CPU kernels did not build here"
     else:

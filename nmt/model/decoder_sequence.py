@@ -4,8 +4,9 @@ Run step by step under autograd, each target position of a batch records about 5
 five Python-level autograd functions, and backward replays about 80 more, each 20-60 us on a CPU:
 the loop was 60% of a training step and bound by that overhead, not by arithmetic (measured on
 `base`, B=90: about 40 us an op on average). Here the forward runs the same equations outside autograd,
-keeping each step's values but not attention's [B,S,A] block tanh(keys + p), which the energies
-kernel computes again in backward (nmt.model.energies), and backward runs the recurrence back:
+keeping each step's values but not attention's [B,S,A] block tanh(keys + p), which the attention
+kernel computes again in backward, and backward runs the recurrence back. Between its products a step
+is two calls each way, attention and the GRU-and-readout (nmt.model.decoder_step):
 
     p     = W_a s_{i-1} + b_a                           [B,A]   \\
     g_h   = W_h s_{i-1} + b_h                           [B,3D]   } one product of s_{i-1} a step

@@ -83,8 +83,8 @@ def attend(
         return
     torch.add(q, b_a, out=p)
     attn.copy_(torch.softmax(energies.scores_torch(keys, p, v, mask, None, beams), dim=-1))
-    batch, steps, ctx_dim = states.shape  # B, S, 2H
-    ctx.view(batch, beams, ctx_dim).copy_(torch.bmm(attn.view(batch, beams, steps), states))
+    batch, length, ctx_dim = states.shape  # B, S, 2H
+    ctx.view(batch, beams, ctx_dim).copy_(torch.bmm(attn.view(batch, beams, length), states))
 
 
 def attend_backward(

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "checks.h"
 #include "gru_math.h"
 
 namespace {
@@ -76,12 +77,6 @@ void cell_row_backward(const T* __restrict__ g, const T* __restrict__ g_query, c
     gc[3 * D + 2 * m + 1] = gs[3 * D + 2 * m + 1] = second;
     gc[3 * D + 2 * m] = gs[3 * D + 2 * m] = g_pre - second;
   }
-}
-
-void check_rows(const at::Tensor& t, int64_t rows, int64_t width, at::ScalarType type, const char* name) {
-  TORCH_CHECK(t.device().is_cpu() && t.dim() == 2 && t.size(0) == rows && t.size(1) >= width && t.stride(1) == 1 &&
-                  t.scalar_type() == type,
-              name, ": a CPU [", rows, ",", width, "] with contiguous rows, of the state's type");
 }
 
 }  // namespace

@@ -8,17 +8,12 @@
 #include <algorithm>
 #include <vector>
 
+#include "checks.h"
 #include "gru_math.h"
 
 namespace {
 
 using namespace nmt_kernels;
-
-void check_rows(const at::Tensor& t, int64_t rows, int64_t width, at::ScalarType type, const char* name) {
-  TORCH_CHECK(t.device().is_cpu() && t.dim() == 2 && t.size(0) == rows && t.size(1) == width && t.stride(1) == 1 &&
-                  t.scalar_type() == type,
-              name, ": a CPU [", rows, ",", width, "] with contiguous rows, of the state's type");
-}
 
 void check_valid(const at::Tensor& valid, int64_t rows) {
   TORCH_CHECK(valid.scalar_type() == at::kBool && valid.is_contiguous() && valid.numel() == rows,
