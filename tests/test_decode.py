@@ -159,7 +159,9 @@ def test_the_fused_decoding_step_is_the_decoders_step(input_feeding):
         state = DecoderState(start.hidden + 0.3 * torch.randn_like(start.hidden), None, feed)  # beams differ
         emb = model.decoder.embed_inputs(torch.randint(4, VOCAB, (rows,)))  # [2B,E]
         assert model.decoder.step_fused(emb)
-        fused_t, fused_state, fused_attn = model.decoder.fused_step(emb, state, enc)
+        fused_t, fused_state, fused_attn = model.decoder.fused_step(
+            emb, state, enc, model.decoder.stacked_weights()
+        )
         t, new, attn = model.decoder(emb, state, enc)
     torch.testing.assert_close(fused_t, t, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(fused_state.hidden, new.hidden, rtol=1e-10, atol=1e-12)
@@ -173,6 +175,28 @@ def test_the_fused_decoding_step_is_the_decoders_step(input_feeding):
         assert model.eval().decoder.step_fused(emb.float())
         assert not model.decoder.step_fused(emb.bfloat16())  # no kernel of that type
     assert not model.decoder.step_fused(emb)  # autograd on
+
+
+def test_decoding_reads_the_weights_an_optimizer_changed_in_place(monkeypatch):
+    """Training validates between updates: after a fused Adam step (which leaves the parameters' version
+    counters as they were) decoding through the kernels reads the new weights, as torch's ops do."""
+    model = make_model(5)
+    src, src_len = make_batch(lengths=(3, 8, 5, 8, 2, 7), seed=6)
+    assert native.kernels() is not None, "the CPU kernels did not build here"
+    before = greedy(model, src, src_len, 12)
+    decoder = list(model.decoder.parameters())
+    optimizer = torch.optim.Adam(decoder, lr=0.5, fused=True)
+    for p in decoder:
+        p.grad = torch.randn_like(p)
+    versions = [p._version for p in decoder]
+    optimizer.step()
+    assert [p._version for p in decoder] == versions  # why nothing may be kept by version
+    after = greedy(model, src, src_len, 12)
+    monkeypatch.setattr(native, "kernels", lambda: None)
+    want = greedy(model, src, src_len, 12)
+    assert [h[0].tokens for h in after] == [h[0].tokens for h in want]
+    assert [h[0].logprob for h in after] == pytest.approx([h[0].logprob for h in want], rel=1e-5)
+    assert [h[0].tokens for h in after] != [h[0].tokens for h in before]
 
 
 @pytest.mark.parametrize("beam", [1, 3])

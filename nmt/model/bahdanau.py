@@ -276,7 +276,6 @@ class Decoder(nn.Module):
         # U_o s + V_o E y + C_o c, as one linear map over the concatenation.
         self.readout = nn.Linear(cfg.dec_hidden + cfg.emb_dim + ctx_dim, 2 * cfg.maxout_dim)
         self.dropout = Dropout(cfg.dropout)
-        self._stacked: tuple[tuple, decoder_step.Stacked] | None = None  # decoding's, by weight versions
 
     def init_state(self, enc: Encoded) -> DecoderState:
         """s_0 = tanh(W_s bwd_1) for every layer; LSTM cells start at zero."""
@@ -342,11 +341,17 @@ class Decoder(nn.Module):
         return self._papers() and no_grad and for_cpu(emb) is not None
 
     def fused_step(
-        self, emb: Tensor, state: DecoderState, enc: Encoded, linear: Linear = F.linear
+        self,
+        emb: Tensor,
+        state: DecoderState,
+        enc: Encoded,
+        stacked: decoder_step.Stacked,
+        linear: Linear = F.linear,
     ) -> tuple[Tensor, DecoderState, Tensor]:
-        """forward's step (step_fused) as three stacked products, attention's kernel and the GRU-and-readout
-        kernel (nmt.model.decoder_step): readout t_i [N,M], s_i, attention a_i [N,S]; N = B * enc.beams."""
-        w, s = self._stacked_weights(), state.top  # s_{i-1} [N,D]
+        """forward's step (step_fused) as three products of the stacked weights (stacked_weights), attention's
+        kernel and the GRU-and-readout kernel (nmt.model.decoder_step): readout t_i [N,M], s_i, attention a_i
+        [N,S]; N = B * enc.beams."""
+        w, s = stacked, state.top  # s_{i-1} [N,D]
         rows, size, attn_dim, maxout = s.size(0), s.size(1), self.cfg.attn_dim, self.cfg.maxout_dim
         ps = linear(s, w.s)  # [N,A+3D+2M]: W_a s, W_h s, U_o s
         q = ps[:, :attn_dim]  # W_a s, which becomes p = W_a s + b_a in place
@@ -363,19 +368,16 @@ class Decoder(nn.Module):
         )  # fmt: skip
         return t, DecoderState(new.unsqueeze(0), None, t if self.cfg.input_feeding else None), attn
 
-    def _stacked_weights(self) -> decoder_step.Stacked:
-        """Decoding's stacked weights (decoder_step.stack), stacked again only when a weight has changed."""
+    def stacked_weights(self) -> decoder_step.Stacked:
+        """The paper's decoder's weights stacked as fused_step multiplies them (decoder_step.stack)."""
         attention, cell = self.attention, self.cells[0]
-        weights = (attention.query_proj.weight, attention.query_proj.bias)
-        weights += (cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)
-        weights += (self.readout.weight, self.readout.bias)
-        key = tuple((w.data_ptr(), w._version) for w in weights)
-        if self._stacked is None or self._stacked[0] != key:
-            stacked = decoder_step.stack(
-                weights[:2], weights[2:6], weights[6:], self.cfg.emb_dim, 2 * self.cfg.enc_hidden
-            )
-            self._stacked = key, stacked
-        return self._stacked[1]
+        return decoder_step.stack(
+            (attention.query_proj.weight, attention.query_proj.bias),
+            (cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh),
+            (self.readout.weight, self.readout.bias),
+            self.cfg.emb_dim,
+            2 * self.cfg.enc_hidden,
+        )
 
     def sequence(
         self, embs: Tensor, state: DecoderState, enc: Encoded, dtype: torch.dtype | None
@@ -491,10 +493,25 @@ class Seq2Seq(nn.Module):
 
         linear: the step's linear maps (F.linear; nmt.model.bf16_matmul.Linears for bf16 products).
         """
-        emb = self.decoder.embed_inputs(y_prev)  # [B,E]
-        step = self.decoder.fused_step if self.decoder.step_fused(emb) else self.decoder
-        t, state, attn = step(emb, state, enc, linear)
-        return linear(t, self.output.weight, self.output.bias), state, attn
+        return self.stepper(linear)(y_prev, state, enc)
+
+    def stepper(self, linear: Linear = F.linear) -> Callable[..., tuple[Tensor, DecoderState, Tensor]]:
+        """The step function (as step) of one decoding call, in which the weights do not change: the paper's
+        decoder's stacked weights (Decoder.fused_step) are made at its first step and kept for the call.
+        They are not kept on the model: an optimizer may change its weights without a trace (fused Adam
+        leaves their version counters as they were)."""
+        stacked: list[decoder_step.Stacked] = []
+
+        def step(y_prev: Tensor, state: DecoderState, enc: Encoded) -> tuple[Tensor, DecoderState, Tensor]:
+            emb = self.decoder.embed_inputs(y_prev)  # [B,E]
+            if self.decoder.step_fused(emb):
+                stacked[:] = stacked or [self.decoder.stacked_weights()]
+                t, state, attn = self.decoder.fused_step(emb, state, enc, stacked[0], linear)
+            else:
+                t, state, attn = self.decoder(emb, state, enc, linear)
+            return linear(t, self.output.weight, self.output.bias), state, attn
+
+        return step
 
     def teacher_force(
         self, src: Tensor, src_len: Tensor, tgt_in: Tensor, matmul_dtype: torch.dtype | None = None

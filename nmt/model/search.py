@@ -180,6 +180,7 @@ def greedy(
     limit = _limits_with_spare(_limits(max_len, batch, device))  # [B+1]
     steps = int(limit[:batch].max()) + 1
     enc = model.encode(src, src_len)
+    step = model.stepper(linear)
     state = model.init_state(enc)
     rows = torch.arange(batch, device=device)  # [b] sentence of each row; `batch` once it has finished
     y = torch.full((batch,), BOS, dtype=torch.long, device=device)  # [b]
@@ -189,7 +190,7 @@ def greedy(
     length = torch.zeros(batch + 1, dtype=torch.long, device=device)  # [B+1] tokens before EOS
     live, spent = batch, 0  # sentences still decoding; finished rows still in the batch
     for t in range(steps):
-        logits, state, attn = model.step(y, state, enc, linear)  # [b,V_out] over output_ids, _, [b,S]
+        logits, state, attn = step(y, state, enc)  # [b,V_out] over output_ids, _, [b,S]
         best, y = _best_next(logits, limit[rows] == t, 1, model.output_ids)  # [b,1] each
         best, y = best.squeeze(1), y.squeeze(1)  # [b]
         logprob[rows] += best
@@ -245,6 +246,7 @@ def beam_search(
     steps = int(limit[:batch].max()) + 1
     rows = torch.arange(batch, device=device)  # [b] sentence of each sentence slot; `batch` once done
     enc = model.encode(src, src_len)  # [B,...]: each sentence's annotations, read by its K beams
+    step = model.stepper(linear)
     # A sentence's K beams start alike: the first step runs once a sentence, and its beams copy it.
     state = model.init_state(enc)  # [B,...] until the first step, then [B*K,...]
     y = torch.full((batch,), BOS, dtype=torch.long, device=device)  # [B], then [b*K]
@@ -258,7 +260,7 @@ def beam_search(
     src_len_l = src_len.tolist()
     rank = torch.arange(2 * k, device=device)  # [2K]
     for t in range(steps):
-        logits, state, attn = model.step(y, state, enc, linear)  # [b*K,V_out] over output_ids, _, [b*K,S]
+        logits, state, attn = step(y, state, enc)  # [b*K,V_out] over output_ids, _, [b*K,S]
         if t == 0:  # [B,...] -> [B*K,...]
             beams = rows.repeat_interleave(k)  # [B*K]
             logits, state, attn, enc = logits[beams], state.select(beams), attn[beams], replace(enc, beams=k)
