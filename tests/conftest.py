@@ -30,12 +30,21 @@ def trained_run(pipeline_report) -> Path:
     return Path(pipeline_report["run_dir"])
 
 
+@pytest.fixture
+def kernels():
+    """The CPU kernels of nmt.model.native, which must build on the project's machines (a C++ compiler
+    and ninja are there)."""
+    built = native.kernels()
+    assert built is not None, "the CPU kernels did not build: see the warning logged by nmt.model.native"
+    return built
+
+
 @pytest.fixture(params=[True, False], ids=["kernels", "torch-ops"])
-def kernels(request, monkeypatch) -> bool:
-    """Run a test with the CPU kernels of nmt.model.native (which must have built here), and again with
-    torch's ops in their place, as where they cannot be built."""
+def with_and_without_kernels(request, monkeypatch) -> bool:
+    """Run a test with the CPU kernels, and again with torch's ops in their place, as where they cannot be
+    built; True for the kernels."""
     if request.param:
-        assert native.kernels() is not None, "the CPU kernels did not build here"
+        request.getfixturevalue("kernels")
     else:
         monkeypatch.setattr(native, "kernels", lambda: None)
     return request.param

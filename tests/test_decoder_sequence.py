@@ -41,7 +41,7 @@ def loss_and_gradients(model, fused, monkeypatch, matmul_dtype=None):
 
 
 @pytest.mark.parametrize("input_feeding", [False, True])
-def test_the_fused_loop_is_the_step_by_step_loop(input_feeding, kernels, monkeypatch):
+def test_the_fused_loop_is_the_step_by_step_loop(input_feeding, with_and_without_kernels, monkeypatch):
     """The same loss, attention and parameter gradients in float64, sources and targets padded, with the
     CPU kernels or with torch's ops in both."""
     torch.manual_seed(0)
@@ -59,7 +59,7 @@ def test_the_fused_loop_is_the_step_by_step_loop(input_feeding, kernels, monkeyp
 
 
 @pytest.mark.parametrize("input_feeding", [False, True])
-def test_gradients_pass_gradcheck(input_feeding, kernels):
+def test_gradients_pass_gradcheck(input_feeding, with_and_without_kernels):
     g = torch.Generator().manual_seed(3)
     steps, batch_size, src_len, emb, ctx, size, attn, maxout = 3, 2, 4, 3, 4, 5, 6, 2
 

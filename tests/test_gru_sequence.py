@@ -22,7 +22,7 @@ def padded_input(dtype=torch.float64):
     return x, valid
 
 
-def test_states_and_gradients_are_torchs_packed_gru(kernels):
+def test_states_and_gradients_are_torchs_packed_gru(with_and_without_kernels):
     x, valid = padded_input()
     torch.manual_seed(0)
     rnn = nn.GRU(6, 4, batch_first=True, dtype=torch.float64)
@@ -42,7 +42,7 @@ def test_states_and_gradients_are_torchs_packed_gru(kernels):
         torch.testing.assert_close(a, e)
 
 
-def test_gradients_pass_gradcheck(kernels):
+def test_gradients_pass_gradcheck(with_and_without_kernels):
     x, valid = padded_input()
     g = torch.Generator().manual_seed(2)
     params = [

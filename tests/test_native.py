@@ -10,14 +10,6 @@ from nmt.model import energies, native, search
 from nmt.model.search import _best_next
 
 
-@pytest.fixture(scope="module")
-def kernels():
-    """The kernels, which must build on the project's machines (a C++ compiler and ninja are there)."""
-    built = native.kernels()
-    assert built is not None, "the CPU kernels did not build: see the warning logged by nmt.model.native"
-    return built
-
-
 def energies_case(dtype, batch=6, length=9, size=40):
     """keys [B,S,A], p [B,A] as a column slice (rows not contiguous), v [A] and a mask with padding
     at the ends and one hole."""
@@ -47,7 +39,7 @@ def test_energies_backward_accumulates_torchs_gradients(kernels, dtype):
     g_scores = torch.randn(mask.shape, generator=torch.Generator().manual_seed(1), dtype=dtype) * mask
     start_keys, start_v = torch.randn_like(keys), torch.randn_like(v)  # backward adds into these
     got = [start_keys.clone(), torch.full((6, 53), 7.0, dtype=dtype)[:, :40], start_v.clone()]
-    energies.backward(g_scores, keys, p, v, mask, *got)
+    kernels.energies_backward(g_scores, keys, p, v, mask, *got)
     leaves = [keys.clone().requires_grad_(), p.clone().requires_grad_(), v.clone().requires_grad_()]
     scores = energies.scores_torch(*leaves, mask)
     want = torch.autograd.grad(scores[mask] @ g_scores[mask], leaves)

@@ -27,7 +27,9 @@ def reference(x, weight, bias, targets, smoothing):
 
 @pytest.mark.parametrize("smoothing", [0.0, 0.1])
 @pytest.mark.parametrize("rows", [1, 5, TOKENS, 100], ids=lambda r: f"{r}rows")
-def test_loss_and_gradients_are_torchs_cross_entropy_in_any_chunking(smoothing, rows, kernels):
+def test_loss_and_gradients_are_torchs_cross_entropy_in_any_chunking(
+    smoothing, rows, with_and_without_kernels
+):
     """Every chunk size (a row at a time, uneven chunks, one chunk) gives torch's value and gradients,
     PAD targets contribute nothing, and the incoming gradient scales all three: with the CPU kernel
     and with torch's ops."""
@@ -42,7 +44,7 @@ def test_loss_and_gradients_are_torchs_cross_entropy_in_any_chunking(smoothing, 
     assert got_grads[0][[4, 17, 22]].abs().max() == 0  # PAD rows get no gradient
 
 
-def test_gradcheck_and_no_gradients_when_none_are_needed(kernels):
+def test_gradcheck_and_no_gradients_when_none_are_needed(with_and_without_kernels):
     x, weight, bias, targets = inputs()
     assert torch.autograd.gradcheck(lambda *a: output_loss(*a, targets, 0.1, 7 * VOCAB), (x, weight, bias))
     with torch.no_grad():

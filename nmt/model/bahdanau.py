@@ -324,7 +324,7 @@ class Decoder(nn.Module):
         )  # [B,(T,)2M]
         return pre.unflatten(-1, (-1, 2)).amax(dim=-1)  # maxout, pool 2: [B,(T,)M]
 
-    def _papers(self) -> bool:
+    def _is_papers(self) -> bool:
         """Whether this is the paper's decoder (one GRU layer, Bahdanau attention): the fused steps'."""
         cfg = self.cfg
         return cfg.cell == "gru" and cfg.dec_layers == 1 and cfg.attention == "bahdanau"
@@ -332,13 +332,13 @@ class Decoder(nn.Module):
     def sequence_fused(self, embs: Tensor) -> bool:
         """Whether training's loop over embs runs as nmt.model.decoder_sequence: the paper's one-layer
         GRU decoder with Bahdanau attention, trained on a CPU."""
-        return self._papers() and embs.device.type == "cpu" and torch.is_grad_enabled()
+        return self._is_papers() and embs.device.type == "cpu" and torch.is_grad_enabled()
 
     def step_fused(self, emb: Tensor) -> bool:
         """Whether a decoding step over emb runs as fused_step: the paper's decoder, evaluated (no dropout,
         no autograd) on a CPU where the kernels of nmt.model.native built."""
         no_grad = not self.training and not torch.is_grad_enabled()
-        return self._papers() and no_grad and for_cpu(emb) is not None
+        return self._is_papers() and no_grad and for_cpu(emb) is not None
 
     def fused_step(
         self,

@@ -55,26 +55,9 @@ class _Scores(torch.autograd.Function):
     def backward(ctx, g_scores):
         keys, p, v, mask = ctx.saved_tensors
         g_keys, g_p, g_v = torch.zeros_like(keys), torch.empty_like(p), torch.zeros_like(v)
-        backward(g_scores.masked_fill(~mask, 0.0), keys, p, v, mask, g_keys, g_p, g_v)
+        g_scores = g_scores.masked_fill(~mask, 0.0).contiguous()
+        for_cpu(keys).energies_backward(g_scores, keys, p, v, mask, g_keys, g_p, g_v)  # adds into g_keys, g_v
         return g_keys, g_p, g_v, None
-
-
-def backward(
-    g_scores: Tensor,
-    keys: Tensor,
-    p: Tensor,
-    v: Tensor,
-    mask: Tensor,
-    g_keys: Tensor,
-    g_p: Tensor,
-    g_v: Tensor,
-) -> None:
-    """From dL/dscores [B,S]: dL/dkeys added into g_keys [B,S,A], dL/dv into g_v [A]; dL/dp into g_p [B,A]."""
-    native = for_cpu(keys)
-    if native is not None:
-        native.energies_backward(g_scores.contiguous(), keys, p, v, mask, g_keys, g_p, g_v)
-    else:
-        backward_torch(g_scores, keys, p, v, mask, g_keys, g_p, g_v)
 
 
 def scores_torch(
