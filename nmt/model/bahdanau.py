@@ -59,6 +59,10 @@ class Encoded:
     beams: the decoder rows per sentence (beam search's K): decoder row r reads sentence r // beams.
     Beam search keeps one copy of each sentence's annotations rather than K: attention reads them once
     for all of its beams (at 256 rows, 22 MB of annotations and keys a step instead of 110 MB).
+
+    values: where a sentence's beams share it, the decoder's fused step multiplies the annotations by
+    the context's weights once (Decoder.fused_step): sum_j a_j (C h_j) = C c_i, so a step's context
+    product of K x 2H x (3D+2M) per sentence becomes attention's weighted sum over S of these.
     """
 
     states: Tensor  # [B,S,2H] annotations h_j
@@ -67,11 +71,17 @@ class Encoded:
     bwd_1: Tensor  # [B,H] the backward RNN's final state, which initialises the decoder
     scratch: list[Tensor] = field(default_factory=list)  # decoding's reused [B*beams,S,A] energies buffer
     beams: int = 1
+    values: Tensor | None = None  # [B,S,3D+2M] C h_j, made by the first fused step with beams > 1
 
     def select(self, idx: Tensor) -> Encoded:
         """Reorder or drop sentences (idx [B'] of sentences; each keeps its beams)."""
         return replace(
-            self, states=self.states[idx], keys=self.keys[idx], mask=self.mask[idx], bwd_1=self.bwd_1[idx]
+            self,
+            states=self.states[idx],
+            keys=self.keys[idx],
+            mask=self.mask[idx],
+            bwd_1=self.bwd_1[idx],
+            values=None if self.values is None else self.values[idx],
         )
 
     def energies_buffer(self) -> Tensor:
@@ -350,20 +360,25 @@ class Decoder(nn.Module):
     ) -> tuple[Tensor, DecoderState, Tensor]:
         """forward's step (step_fused) as three products of the stacked weights (stacked_weights), attention's
         kernel and the GRU-and-readout kernel (nmt.model.decoder_step): readout t_i [N,M], s_i, attention a_i
-        [N,S]; N = B * enc.beams."""
+        [N,S]; N = B * enc.beams. With beams, attention sums enc.values (C h_j, made here at the first
+        step) into C c_i, so the context's product runs once a sentence rather than once a step and beam."""
         w, s = stacked, state.top  # s_{i-1} [N,D]
         rows, size, attn_dim, maxout = s.size(0), s.size(1), self.cfg.attn_dim, self.cfg.maxout_dim
         ps = linear(s, w.s)  # [N,A+3D+2M]: W_a s, W_h s, U_o s
         q = ps[:, :attn_dim]  # W_a s, which becomes p = W_a s + b_a in place
+        if enc.beams > 1 and enc.values is None:  # the beams' shared C h_j, once a decoding call
+            enc.values = linear(enc.states.flatten(0, 1), w.c).view(*enc.states.shape[:2], -1)  # [B,S,3D+2M]
+        values = enc.states if enc.values is None else enc.values  # [B,S,2H] or [B,S,3D+2M]
         attn = s.new_empty(rows, enc.mask.size(1))  # [N,S]
-        ctx = s.new_empty(rows, enc.states.size(2))  # [N,2H]
+        read = s.new_empty(rows, values.size(2))  # [N,2H] c_i, or [N,3D+2M] C c_i
         v = self.attention.v.weight[0]
-        decoder_step.attend(enc.keys, q, w.b_s[:attn_dim], v, enc.mask, enc.states, q, attn, ctx, enc.beams)
+        decoder_step.attend(enc.keys, q, w.b_s[:attn_dim], v, enc.mask, values, q, attn, read, enc.beams)
+        pc = read if enc.values is not None else linear(read, w.c)  # C c_i [N,3D+2M]
         feed = linear(state.feed, w.f) if w.f is not None else None  # W_if t_{i-1} [N,3D]
         new, t = s.new_empty(rows, size), s.new_empty(rows, maxout)  # s_i [N,D], t_i [N,M]
         gates = (s.new_empty(rows, 2 * size), s.new_empty(rows, size), s.new_empty(rows, size))  # rz, n, hn
         decoder_step.cell(
-            linear(emb, w.e), ps, w.b_s, linear(ctx, w.c), w.b_c, feed, s, attn_dim, *gates,
+            linear(emb, w.e), ps, w.b_s, pc, w.b_c, feed, s, attn_dim, *gates,
             new, t, torch.empty(rows, maxout, dtype=torch.bool),
         )  # fmt: skip
         return t, DecoderState(new.unsqueeze(0), None, t if self.cfg.input_feeding else None), attn
