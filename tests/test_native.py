@@ -53,6 +53,23 @@ def test_energies_backward_accumulates_torchs_gradients(kernels, dtype):
         torch.testing.assert_close(g, f, **tol)
 
 
+def test_energies_tanh_is_within_five_ulp_of_tanh_and_saturates(kernels):
+    """fp32 energies take tanh from a rational approximation in registers: with v a unit vector, a score is
+    tanh of one key, checked against float64 tanh from 0 to past the range where it rounds to +-1."""
+    x = torch.cat([torch.linspace(-12.0, 12.0, 48_001), torch.logspace(-30, 0, 2_000)])
+    keys = torch.zeros(1, x.numel(), 19)
+    keys[0, :, 5] = x
+    v = torch.zeros(19)
+    v[5] = 1.0
+    real = torch.ones(1, x.numel(), dtype=torch.bool)
+    scores = kernels.energies_forward(keys, torch.zeros(1, 19), v, real, 1)[0]
+    want = torch.tanh(x.double())
+    ulp = torch.finfo(torch.float32).eps * want.abs().clamp(min=torch.finfo(torch.float32).tiny)
+    assert float(((scores.double() - want).abs() / ulp).max()) <= 5.0
+    assert torch.equal(scores[x.abs() >= 9], torch.sign(x[x.abs() >= 9]))  # saturated, as float32 tanh
+    assert torch.equal(scores[x == 0], x[x == 0])
+
+
 @pytest.mark.parametrize("n", [1, 10])
 def test_best_next_on_a_full_vocabulary_is_torchs(kernels, n, monkeypatch):
     """3,896 columns (more than a vector's width; not a multiple of it), some rows forced to end."""

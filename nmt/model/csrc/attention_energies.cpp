@@ -4,8 +4,8 @@
 //   backward: from dL/dscores g: d = g v (1 - h^2);  g_keys += d,  g_p = sum_s d,  g_v += sum g h
 //
 // torch runs these as 3 ops forward and 5 backward, each a pass over the block (4 MB at B=90, S=22,
-// A=512): 0.43 ms and 0.74 ms a decoder step. Here h lives in a per-thread buffer a run of real
-// positions at a time (padding is skipped): the forward never writes it, and the backward computes it
+// A=512): 0.43 ms and 0.74 ms a decoder step. Here h lives in registers, a vector at a time (padding is
+// skipped, tanh is vector_math.h's tanh_vec): the forward never writes it, and the backward computes it
 // again from keys and p, which costs a tanh and saves storing [T,B,S,A] for the backward (100 MB a batch).
 #include "kernels.h"
 
@@ -26,65 +26,46 @@ using namespace nmt_kernels;
 template <typename T>
 void forward_kernel(const T* keys, const T* p, int64_t p_stride, const T* v, const bool* mask, T* scores,
                     int64_t N, int64_t beams, int64_t S, int64_t A) {
-  using Vec = Vectorized<T>;
   std::fill(scores, scores + N * S, -std::numeric_limits<T>::infinity());  // padding keeps -inf
   at::parallel_for(0, N, 1, [&](int64_t begin, int64_t end) {
-    std::vector<T> h(S * A);  // a run's h, in cache
     for (int64_t r = begin; r < end; ++r) {
       T* row_scores = scores + r * S;
       for_each_run(mask, r / beams, S, [&](int64_t first, int64_t stop) {
-        tanh_run(keys, p + r * p_stride, first, stop, A, h.data());
-        for (int64_t bs = first; bs < stop; ++bs)
-          row_scores[bs % S] = at::vec::map2_reduce_all<T>([](Vec x, Vec y) { return x * y; },
-                                                           [](Vec x, Vec y) { return x + y; },
-                                                           h.data() + (bs - first) * A, v, A);
+        for (int64_t bs = first; bs < stop; ++bs) row_scores[bs % S] = energy(keys + bs * A, p + r * p_stride, v, A);
       });
     }
   });
 }
 
 // One row b of the energies' backward, from dL/dscores g [S] of that row: adds into g_keys and gv (a
-// thread's g_v), writes gp [A]. h is computed again a run of real positions at a time, into run_h [S,A].
+// thread's g_v), writes gp [A]. h is computed again, a vector at a time.
 template <typename T>
 void energies_row_backward(const T* g, const T* keys, const T* p, const T* v, const bool* mask, int64_t b,
-                           int64_t S, int64_t A, T* g_keys, T* gp, T* gv, T* run_h) {
+                           int64_t S, int64_t A, T* g_keys, T* gp, T* gv) {
   using Vec = Vectorized<T>;
-  const int64_t n = Vec::size();
   std::fill(gp, gp + A, T(0));
   for_each_run(mask, b, S, [&](int64_t first, int64_t stop) {
-    tanh_run(keys, p, first, stop, A, run_h);
     for (int64_t bs = first; bs < stop; ++bs) {
-      const T gs = g[bs - b * S];
-      const T* h = run_h + (bs - first) * A;
+      const Vec gs(g[bs - b * S]), one(T(1));
       T* gk = g_keys + bs * A;
-      const Vec gvec(gs), one(T(1));
-      int64_t a = 0;
-      for (; a + n <= A; a += n) {
-        Vec x = Vec::loadu(h + a);
-        Vec d = gvec * Vec::loadu(v + a) * (one - x * x);
-        (Vec::loadu(gk + a) + d).store(gk + a);
-        (Vec::loadu(gp + a) + d).store(gp + a);
-        at::vec::fmadd(gvec, x, Vec::loadu(gv + a)).store(gv + a);
-      }
-      for (; a < A; ++a) {
-        const T d = gs * v[a] * (T(1) - h[a] * h[a]);
-        gk[a] += d;
-        gp[a] += d;
-        gv[a] += gs * h[a];
-      }
+      for_each_tanh(keys + bs * A, p, A, [&](int64_t a, int64_t n, Vec h) {
+        const Vec d = gs * Vec::loadu(v + a, n) * (one - h * h);
+        (Vec::loadu(gk + a, n) + d).store(gk + a, n);
+        (Vec::loadu(gp + a, n) + d).store(gp + a, n);
+        at::vec::fmadd(gs, h, Vec::loadu(gv + a, n)).store(gv + a, n);
+      });
     }
   });
 }
 
-// Runs row(b, gv, run_h) for every row b in parallel, each thread adding into its own copy of g_v
-// [A], which are then summed into g_v.
+// Runs row(b, gv) for every row b in parallel, each thread adding into its own copy of g_v [A], which
+// are then summed into g_v.
 template <typename T, typename F>
-void rows_with_g_v(int64_t B, int64_t S, int64_t A, T* g_v, F row) {
+void rows_with_g_v(int64_t B, int64_t A, T* g_v, F row) {
   std::vector<T> partial(static_cast<size_t>(at::get_num_threads()) * A, T(0));
   at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
     T* gv = partial.data() + at::get_thread_num() * A;
-    std::vector<T> run_h(S * A);  // h recomputed, a run at a time: never stored between the passes
-    for (int64_t b = begin; b < end; ++b) row(b, gv, run_h.data());
+    for (int64_t b = begin; b < end; ++b) row(b, gv);
   });
   for (size_t t = 0; t < partial.size() / A; ++t)
     for (int64_t a = 0; a < A; ++a) g_v[a] += partial[t * A + a];
@@ -94,10 +75,53 @@ template <typename T>
 void backward_kernel(const T* g_scores, const T* keys, const T* p, int64_t p_stride, const T* v,
                      const bool* mask, T* g_keys, T* g_p, int64_t gp_stride, T* g_v, int64_t B, int64_t S,
                      int64_t A) {
-  rows_with_g_v(B, S, A, g_v, [&](int64_t b, T* gv, T* run_h) {
-    energies_row_backward(g_scores + b * S, keys, p + b * p_stride, v, mask, b, S, A, g_keys, g_p + b * gp_stride,
-                          gv, run_h);
+  rows_with_g_v(B, A, g_v, [&](int64_t b, T* gv) {
+    energies_row_backward(g_scores + b * S, keys, p + b * p_stride, v, mask, b, S, A, g_keys, g_p + b * gp_stride, gv);
   });
+}
+
+// out_m [C] = sum_s a_m[s] x[s] over x [S,C] for M rows of weights a (rows S apart; the beams of one
+// sentence) into M rows of out (out_stride apart), V vectors of each out row at a time in registers:
+// x is read once for the M rows, and out written once (a sum a position at a time reads and writes out
+// at every position, and each beam would read x again).
+template <typename T, int M, int V>
+void weighted_sums(const T* a, const T* x, int64_t S, int64_t C, T* out, int64_t out_stride) {
+  using Vec = Vectorized<T>;
+  constexpr int64_t n = Vec::size();
+  for (int64_t c = 0; c < C; c += V * n) {
+    int64_t lanes[V];  // of each vector, the last block's may be partial or empty
+    for (int j = 0; j < V; ++j) lanes[j] = std::clamp<int64_t>(C - c - j * n, 0, n);
+    Vec acc[M][V];
+    for (int m = 0; m < M; ++m)
+      for (int j = 0; j < V; ++j) acc[m][j] = Vec(T(0));
+    for (int64_t s = 0; s < S; ++s) {
+      bool any = false;  // padding has weight 0 in every row
+      for (int m = 0; m < M; ++m) any |= a[m * S + s] != T(0);
+      if (!any) continue;
+      Vec xs[V];
+      for (int j = 0; j < V; ++j) xs[j] = Vec::loadu(x + s * C + c + j * n, lanes[j]);
+      for (int m = 0; m < M; ++m) {
+        const Vec w(a[m * S + s]);
+        for (int j = 0; j < V; ++j) acc[m][j] = at::vec::fmadd(w, xs[j], acc[m][j]);
+      }
+    }
+    for (int m = 0; m < M; ++m)
+      for (int j = 0; j < V; ++j)
+        if (lanes[j]) acc[m][j].store(out + m * out_stride + c + j * n, lanes[j]);
+  }
+}
+
+// weighted_sums for rows rows (any number) of weights, four at a time.
+template <typename T>
+void weighted_sums(const T* a, const T* x, int64_t S, int64_t C, T* out, int64_t out_stride, int64_t rows) {
+  for (int64_t m = 0; m < rows; m += 4, a += 4 * S, out += 4 * out_stride) {
+    switch (std::min<int64_t>(4, rows - m)) {
+      case 1: weighted_sums<T, 1, 4>(a, x, S, C, out, out_stride); break;
+      case 2: weighted_sums<T, 2, 4>(a, x, S, C, out, out_stride); break;
+      case 3: weighted_sums<T, 3, 2>(a, x, S, C, out, out_stride); break;
+      default: weighted_sums<T, 4, 2>(a, x, S, C, out, out_stride);
+    }
+  }
 }
 
 // One decoder step's attention, forward: p = q + b_a, a = softmax over real positions of v tanh(keys + p)
@@ -107,34 +131,26 @@ void attend_kernel(const T* keys, const T* q, int64_t q_stride, const T* b_a, co
                    const T* states, T* p, int64_t p_stride, T* attn, T* ctx, int64_t ctx_stride, int64_t N,
                    int64_t beams, int64_t S, int64_t A, int64_t C) {
   using Vec = Vectorized<T>;
-  at::parallel_for(0, N, 1, [&](int64_t begin, int64_t end) {
-    std::vector<T> h(S * A);
-    for (int64_t r = begin; r < end; ++r) {
-      const int64_t b = r / beams;
-      T* pr = p + r * p_stride;
-      at::vec::map2<T>([](Vec x, Vec y) { return x + y; }, pr, q + r * q_stride, b_a, A);
-      T* a = attn + r * S;
-      std::fill(a, a + S, T(0));
-      T top = -std::numeric_limits<T>::infinity();
-      for_each_run(mask, b, S, [&](int64_t first, int64_t stop) {
-        tanh_run(keys, pr, first, stop, A, h.data());
-        for (int64_t bs = first; bs < stop; ++bs) {
-          const T e = at::vec::map2_reduce_all<T>([](Vec x, Vec y) { return x * y; },
-                                                  [](Vec x, Vec y) { return x + y; }, h.data() + (bs - first) * A, v, A);
-          a[bs - b * S] = e;
-          top = std::max(top, e);
-        }
-      });
-      T sum = 0;
-      for (int64_t s = 0; s < S; ++s)
-        if (mask[b * S + s]) sum += (a[s] = std::exp(a[s] - top));
-      T* c = ctx + r * ctx_stride;
-      std::fill(c, c + C, T(0));
-      for (int64_t s = 0; s < S; ++s) {
-        if (!mask[b * S + s]) continue;
-        const Vec w(a[s] /= sum);
-        at::vec::map2<T>([&](Vec x, Vec y) { return at::vec::fmadd(w, y, x); }, c, c, states + (b * S + s) * C, C);
+  at::parallel_for(0, N / beams, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) {  // a sentence and its beams
+      for (int64_t r = b * beams; r < (b + 1) * beams; ++r) {
+        T* pr = p + r * p_stride;
+        at::vec::map2<T>([](Vec x, Vec y) { return x + y; }, pr, q + r * q_stride, b_a, A);
+        T* a = attn + r * S;
+        std::fill(a, a + S, T(0));
+        T top = -std::numeric_limits<T>::infinity();
+        for_each_run(mask, b, S, [&](int64_t first, int64_t stop) {
+          for (int64_t bs = first; bs < stop; ++bs) {
+            const T e = a[bs - b * S] = energy(keys + bs * A, pr, v, A);
+            top = std::max(top, e);
+          }
+        });
+        T sum = 0;
+        for (int64_t s = 0; s < S; ++s)
+          if (mask[b * S + s]) sum += (a[s] = std::exp(a[s] - top));
+        for (int64_t s = 0; s < S; ++s) a[s] /= sum;
       }
+      weighted_sums(attn + b * beams * S, states + b * S * C, S, C, ctx + b * beams * ctx_stride, ctx_stride, beams);
     }
   });
 }
@@ -149,7 +165,7 @@ void attend_backward_kernel(const T* g_ctx_part, int64_t part_stride, const T* g
                             int64_t g_ctx_stride, T* g_keys, T* g_p, int64_t gp_stride, T* g_v, int64_t B, int64_t S,
                             int64_t A, int64_t C) {
   using Vec = Vectorized<T>;
-  rows_with_g_v(B, S, A, g_v, [&](int64_t b, T* gv, T* run_h) {
+  rows_with_g_v(B, A, g_v, [&](int64_t b, T* gv) {
     T* gc = g_ctx + b * g_ctx_stride;
     at::vec::map2<T>([](Vec x, Vec y) { return x + y; }, gc, g_ctx_part + b * part_stride, g_ctx_in + b * in_stride, C);
     const T* a = attn + b * S;
@@ -163,7 +179,7 @@ void attend_backward_kernel(const T* g_ctx_part, int64_t part_stride, const T* g
       weighted += a[s] * g[s];
     }
     for (int64_t s = 0; s < S; ++s) g[s] = a[s] * (g[s] - weighted);
-    energies_row_backward(g.data(), keys, p + b * p_stride, v, mask, b, S, A, g_keys, g_p + b * gp_stride, gv, run_h);
+    energies_row_backward(g.data(), keys, p + b * p_stride, v, mask, b, S, A, g_keys, g_p + b * gp_stride, gv);
   });
 }
 
