@@ -22,6 +22,7 @@ from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 
 from nmt.align.guidance import GuideLinks
+from nmt.core.allocator import keep_freed_blocks
 from nmt.core.cores import usable_cores
 from nmt.core.device import resolve_device
 from nmt.model.bahdanau import Seq2Seq
@@ -52,6 +53,7 @@ class Trainer:
         """Train on <tokenize_dir>'s TOKENS files, mapped from `cache_dir`; guided by `align_dir`'s links."""
         self.tokenize_dir, self.cfg, self.ddp = Path(tokenize_dir), cfg, ddp
         self.device = resolve_device(cfg.device, ddp.local_rank)
+        keep_freed_blocks()
         if self.device.type == "cpu":
             torch.set_num_threads(cfg.num_threads or max(1, usable_cores() // ddp.world))
         self.tokenizer = Tokenizer.load(self.tokenize_dir)
