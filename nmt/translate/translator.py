@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from nmt.core.allocator import keep_freed_blocks
 from nmt.core.device import resolve_device
 from nmt.core.rundir import RunDir
 from nmt.model.batching import length_batches, pad_sources, pad_targets
@@ -43,7 +42,6 @@ class Translator:
 
     def __init__(self, model, tokenizer, model_id: str, device: str | torch.device = "cpu"):
         self.device = resolve_device(str(device))
-        keep_freed_blocks()
         self.model = model.to(self.device).eval()
         self.tokenizer = tokenizer
         self.model_id = model_id
