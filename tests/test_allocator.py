@@ -6,8 +6,6 @@ import sys
 
 import pytest
 
-from nmt.core.allocator import keep_freed_blocks
-
 LOOP = """
 import json, resource, sys
 import torch
@@ -35,7 +33,3 @@ def test_kept_blocks_are_reused_rather_than_faulted_in_again():
     assert kept["kept"] is True
     assert default["faults"] > 20 * 5_000  # each 40 MB block mapped fresh: 10,240 pages of 4 KB
     assert kept["faults"] < 1_000
-
-
-def test_the_setting_is_made_once():
-    assert keep_freed_blocks() is keep_freed_blocks()
