@@ -44,7 +44,12 @@ template <typename T>
 Vectorized<T> tanh_vec(Vectorized<T> a) {
   if constexpr (std::is_same_v<T, float>) {
     using Vec = Vectorized<float>;
-    const Vec x = at::vec::clamp(a, Vec(-7.99881172180175781f), Vec(7.99881172180175781f));
+#ifdef __FMA__
+    constexpr float edge = 7.99881172180175781f;  // where the approximation reaches 1, with fused multiply-adds
+#else
+    constexpr float edge = 7.90531110763549805f;  // and without (Eigen's two bounds)
+#endif
+    const Vec x = at::vec::clamp(a, Vec(-edge), Vec(edge));
     const Vec x2 = x * x;
     Vec p = at::vec::fmadd(x2, Vec(-2.76076847742355e-16f), Vec(2.00018790482477e-13f));
     p = at::vec::fmadd(x2, p, Vec(-8.60467152213735e-11f));
