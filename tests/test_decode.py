@@ -5,9 +5,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from nmt.core.vocab import BOS, EOS, PAD
-from nmt.model import bf16_matmul, native
+from nmt.model import bf16_matmul, decoder_step, native
 from nmt.model import search as search_module
 from nmt.model.bahdanau import DecoderState, Seq2Seq
 from nmt.model.config import preset
@@ -157,11 +158,12 @@ def test_the_fused_decoding_step_is_the_decoders_step(input_feeding):
         start = model.init_state(enc).select(torch.arange(len(src_len)).repeat_interleave(2))
         feed = None if start.feed is None else torch.randn_like(start.feed)
         state = DecoderState(start.hidden + 0.3 * torch.randn_like(start.hidden), None, feed)  # beams differ
-        emb = model.decoder.embed_inputs(torch.randint(4, VOCAB, (rows,)))  # [2B,E]
+        y = torch.randint(4, VOCAB, (rows,))  # [2B]
+        emb = model.decoder.embed_inputs(y)  # [2B,E]
         assert model.decoder.step_fused(emb)
-        fused_t, fused_state, fused_attn = model.decoder.fused_step(
-            emb, state, enc, model.decoder.stacked_weights()
-        )
+        stacked = model.decoder.stacked_weights()
+        inputs = decoder_step.InputProducts(model.decoder.embed_inputs, VOCAB, stacked.e, F.linear)
+        fused_t, fused_state, fused_attn = model.decoder.fused_step(inputs(y), state, enc, stacked)
         t, new, attn = model.decoder(emb, state, enc)
     torch.testing.assert_close(fused_t, t, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(fused_state.hidden, new.hidden, rtol=1e-10, atol=1e-12)
@@ -175,6 +177,20 @@ def test_the_fused_decoding_step_is_the_decoders_step(input_feeding):
         assert model.eval().decoder.step_fused(emb.float())
         assert not model.decoder.step_fused(emb.bfloat16())  # no kernel of that type
     assert not model.decoder.step_fused(emb)  # autograd on
+
+
+def test_input_products_are_made_once_a_piece_and_read_back_for_every_row():
+    """decoder_step.InputProducts: each call's rows are the products of their pieces' embeddings, whether
+    the piece is new or was an input before; one table row is written a distinct piece."""
+    torch.manual_seed(0)
+    model = Seq2Seq(preset("tiny"), VOCAB, VOCAB).double().eval()
+    weight = model.decoder.stacked_weights().e  # [3D+2M,E]
+    inputs = decoder_step.InputProducts(model.decoder.embed_inputs, VOCAB, weight, F.linear)
+    with torch.inference_mode():
+        for y, distinct in ((torch.tensor([5, 9, 5, 5]), 2), (torch.tensor([9, 7, 5, 7, 11]), 4)):
+            want = model.decoder.embed_inputs(y) @ weight.t()  # [N,3D+2M]
+            torch.testing.assert_close(inputs(y), want, rtol=1e-12, atol=1e-12)
+            assert inputs.used == distinct
 
 
 def test_decoding_reads_the_weights_an_optimizer_changed_in_place(kernels, monkeypatch):

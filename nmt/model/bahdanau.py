@@ -352,16 +352,18 @@ class Decoder(nn.Module):
 
     def fused_step(
         self,
-        emb: Tensor,
+        from_embs: Tensor,
         state: DecoderState,
         enc: Encoded,
         stacked: decoder_step.Stacked,
         linear: Linear = F.linear,
     ) -> tuple[Tensor, DecoderState, Tensor]:
-        """forward's step (step_fused) as three products of the stacked weights (stacked_weights), attention's
-        kernel and the GRU-and-readout kernel (nmt.model.decoder_step): readout t_i [N,M], s_i, attention a_i
-        [N,S]; N = B * enc.beams. With beams, attention sums enc.values (C h_j, made here at the first
-        step) into C c_i, so the context's product runs once a sentence rather than once a step and beam."""
+        """forward's step (step_fused) from the products of E y_{i-1} from_embs [N,3D+2M] (stacked.e times
+        the inputs' embeddings: decoder_step.InputProducts), as two products of the stacked weights
+        (stacked_weights), attention's kernel and the GRU-and-readout kernel (nmt.model.decoder_step):
+        readout t_i [N,M], s_i, attention a_i [N,S]; N = B * enc.beams. With beams, attention sums
+        enc.values (C h_j, made here at the first step) into C c_i, so the context's product runs once a
+        sentence rather than once a step and beam."""
         w, s = stacked, state.top  # s_{i-1} [N,D]
         rows, size, attn_dim, maxout = s.size(0), s.size(1), self.cfg.attn_dim, self.cfg.maxout_dim
         ps = linear(s, w.s)  # [N,A+3D+2M]: W_a s, W_h s, U_o s
@@ -378,7 +380,7 @@ class Decoder(nn.Module):
         new, t = s.new_empty(rows, size), s.new_empty(rows, maxout)  # s_i [N,D], t_i [N,M]
         gates = (s.new_empty(rows, 2 * size), s.new_empty(rows, size), s.new_empty(rows, size))  # rz, n, hn
         decoder_step.cell(
-            linear(emb, w.e), ps, w.b_s, pc, w.b_c, feed, s, attn_dim, *gates,
+            from_embs, ps, w.b_s, pc, w.b_c, feed, s, attn_dim, *gates,
             new, t, torch.empty(rows, maxout, dtype=torch.bool),
         )  # fmt: skip
         return t, DecoderState(new.unsqueeze(0), None, t if self.cfg.input_feeding else None), attn
@@ -512,16 +514,21 @@ class Seq2Seq(nn.Module):
 
     def stepper(self, linear: Linear = F.linear) -> Callable[..., tuple[Tensor, DecoderState, Tensor]]:
         """The step function (as step) of one decoding call, in which the weights do not change: the paper's
-        decoder's stacked weights (Decoder.fused_step) are made at its first step and kept for the call.
-        They are not kept on the model: an optimizer may change its weights without a trace (fused Adam
-        leaves their version counters as they were)."""
-        stacked: list[decoder_step.Stacked] = []
+        decoder's stacked weights (Decoder.fused_step) are made at its first step and kept for the call, and
+        so are the products of the inputs' embeddings (decoder_step.InputProducts). Neither is kept on the
+        model: an optimizer may change its weights without a trace (fused Adam leaves their version counters
+        as they were)."""
+        fused: list[tuple[decoder_step.Stacked, decoder_step.InputProducts]] = []
 
         def step(y_prev: Tensor, state: DecoderState, enc: Encoded) -> tuple[Tensor, DecoderState, Tensor]:
             emb = self.decoder.embed_inputs(y_prev)  # [B,E]
             if self.decoder.step_fused(emb):
-                stacked[:] = stacked or [self.decoder.stacked_weights()]
-                t, state, attn = self.decoder.fused_step(emb, state, enc, stacked[0], linear)
+                if not fused:
+                    w, pieces = self.decoder.stacked_weights(), self.decoder.embed.num_embeddings
+                    inputs = decoder_step.InputProducts(self.decoder.embed_inputs, pieces, w.e, linear)
+                    fused.append((w, inputs))
+                stacked, inputs = fused[0]
+                t, state, attn = self.decoder.fused_step(inputs(y_prev), state, enc, stacked, linear)
             else:
                 t, state, attn = self.decoder(emb, state, enc, linear)
             return linear(t, self.output.weight, self.output.bias), state, attn
