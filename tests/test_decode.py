@@ -181,19 +181,16 @@ def test_the_fused_decoding_step_is_the_decoders_step(input_feeding):
 
 def test_input_products_are_made_once_a_piece_and_read_back_for_every_row():
     """decoder_step.InputProducts: each call's rows are the products of their pieces' embeddings, whether
-    the piece is new or was an input before, also once the table has grown past its first room; one
-    table row is written a distinct piece."""
+    the piece is new or was an input before; one table row is written a distinct piece."""
     torch.manual_seed(0)
     model = Seq2Seq(preset("tiny"), VOCAB, VOCAB).double().eval()
     weight = model.decoder.stacked_weights().e  # [3D+2M,E]
-    inputs = decoder_step.InputProducts(model.decoder.embed_inputs, VOCAB, weight, F.linear, room=2)
-    calls = (([5, 9, 5, 5], 2, 2), ([9, 7, 5, 7, 11], 4, 4), ([6], 5, 8))  # pieces, distinct so far, room
+    inputs = decoder_step.InputProducts(model.decoder.embed_inputs, VOCAB, weight, F.linear)
     with torch.inference_mode():
-        for pieces, distinct, room in calls:
-            y = torch.tensor(pieces)
+        for y, distinct in ((torch.tensor([5, 9, 5, 5]), 2), (torch.tensor([9, 7, 5, 7, 11]), 4)):
             want = model.decoder.embed_inputs(y) @ weight.t()  # [N,3D+2M]
             torch.testing.assert_close(inputs(y), want, rtol=1e-12, atol=1e-12)
-            assert (inputs.used, len(inputs.table)) == (distinct, room)
+            assert inputs.used == distinct
 
 
 def test_decoding_reads_the_weights_an_optimizer_changed_in_place(kernels, monkeypatch):
