@@ -344,11 +344,12 @@ class Decoder(nn.Module):
         GRU decoder with Bahdanau attention, trained on a CPU."""
         return self._is_papers() and embs.device.type == "cpu" and torch.is_grad_enabled()
 
-    def step_fused(self, emb: Tensor) -> bool:
-        """Whether a decoding step over emb runs as fused_step: the paper's decoder, evaluated (no dropout,
-        no autograd) on a CPU where the kernels of nmt.model.native built."""
+    def step_fused(self, x: Tensor) -> bool:
+        """Whether a decoding step over tensors like x (its embeddings or the batch's keys: their type and
+        device) runs as fused_step: the paper's decoder, evaluated (no dropout, no autograd) on a
+        CPU where the kernels of nmt.model.native built."""
         no_grad = not self.training and not torch.is_grad_enabled()
-        return self._is_papers() and no_grad and for_cpu(emb) is not None
+        return self._is_papers() and no_grad and for_cpu(x) is not None
 
     def fused_step(
         self,
@@ -521,8 +522,7 @@ class Seq2Seq(nn.Module):
         fused: list[tuple[decoder_step.Stacked, decoder_step.InputProducts]] = []
 
         def step(y_prev: Tensor, state: DecoderState, enc: Encoded) -> tuple[Tensor, DecoderState, Tensor]:
-            emb = self.decoder.embed_inputs(y_prev)  # [B,E]
-            if self.decoder.step_fused(emb):
+            if self.decoder.step_fused(enc.keys):  # the E y products come from InputProducts, not E y
                 if not fused:
                     w, pieces = self.decoder.stacked_weights(), self.decoder.embed.num_embeddings
                     inputs = decoder_step.InputProducts(self.decoder.embed_inputs, pieces, w.e, linear)
@@ -530,6 +530,7 @@ class Seq2Seq(nn.Module):
                 stacked, inputs = fused[0]
                 t, state, attn = self.decoder.fused_step(inputs(y_prev), state, enc, stacked, linear)
             else:
+                emb = self.decoder.embed_inputs(y_prev)  # [B,E]
                 t, state, attn = self.decoder(emb, state, enc, linear)
             return linear(t, self.output.weight, self.output.bias), state, attn
 
