@@ -34,7 +34,6 @@ import gzip  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import re  # noqa: E402
-import resource  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -47,7 +46,7 @@ import torch  # noqa: E402
 import yaml  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from benchmarks.machine import cpu_model  # noqa: E402
+from benchmarks.machine import cpu_model, peak_rss_mib  # noqa: E402
 from nmt.core.atomic import write_json, write_parquet  # noqa: E402
 from nmt.core.cores import usable_cores  # noqa: E402
 from nmt.core.schema import PAIRS  # noqa: E402
@@ -138,7 +137,7 @@ def child(variant: str, seconds: float, batch_tokens: int, warmup_steps: int = 3
         steps += 1
     sync()
     elapsed = time.monotonic() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
+    peak = peak_rss_mib() / 1024  # GiB
     if device == "cuda":
         peak = torch.cuda.max_memory_allocated() / 2**30
     flops_per_token = step_flops_per_token(trainer, groups)

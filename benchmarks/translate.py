@@ -31,7 +31,6 @@ import gzip  # noqa: E402
 import itertools  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
-import resource  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -40,7 +39,7 @@ from pathlib import Path  # noqa: E402
 import sacrebleu  # noqa: E402
 import torch  # noqa: E402
 
-from benchmarks.machine import cpu_model  # noqa: E402
+from benchmarks.machine import cpu_model, peak_rss_mib  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,11 +52,6 @@ from nmt.translate.translator import Translator  # noqa: E402
 CORPUS = ROOT.parent / "shared" / "corpora" / "multi30k" / "test_2016_flickr.de.gz"
 RESULTS = ROOT / "benchmarks" / "results" / "translate.json"
 PER_DOC = 100
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def read_corpus(path: Path, limit: int | None) -> list[str]:
@@ -104,7 +98,7 @@ def speed(args: argparse.Namespace) -> dict:
             "tgt_tokens_per_s": round(tgt_tokens / seconds, 1),
             "src_tokens": sum(len(r.src_ids) for r in results),
             "tgt_tokens": tgt_tokens,
-            "peak_rss_mb": round(peak_rss_mb(), 1),
+            "peak_rss_mb": round(peak_rss_mib(), 1),
             "cuda_peak_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1)
             if translator.device.type == "cuda"
             else None,
@@ -147,7 +141,7 @@ def memory_child(args: argparse.Namespace) -> None:
             path = folder / f"{d // 10_000:03d}" / f"doc{d // PER_DOC:06d}.txt"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text("\n\n".join(paras) + "\n", encoding="utf-8")
-        before = peak_rss_mb()
+        before = peak_rss_mib()
         decode = DecodeConfig(
             beam=1, batch_tokens=args.batch_tokens, max_len_a=args.max_len_a, max_len_b=args.max_len_b
         )
@@ -165,7 +159,7 @@ def memory_child(args: argparse.Namespace) -> None:
                 "seconds": round(seconds, 1),
                 "sentences_per_s": round(summary["sentences"] / seconds, 1),
                 "peak_rss_mb_after_load": round(before, 1),
-                "peak_rss_mb": round(peak_rss_mb(), 1),
+                "peak_rss_mb": round(peak_rss_mib(), 1),
             }
         )
     )

@@ -1,6 +1,8 @@
 """Checkpoints: full-state round trip, weights_only refusal of pickled objects, averaging."""
 
 import random
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -104,3 +106,30 @@ def test_foreign_file_is_refused(tmp_path):
     torch.save({"weights": torch.zeros(2)}, path)
     with pytest.raises(ValueError, match="not an"):
         load_checkpoint(path)
+
+
+LOAD_AND_MEASURE = """
+import sys, torch
+from nmt.model.checkpoint import load_model
+def peak_mb():  # this process's own peak (getrusage's maxrss starts at the parent's size after exec)
+    return int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) // 1024
+before = peak_mb()
+model, _ = load_model(sys.argv[1])
+print(peak_mb() - before, float(model.output.bias.detach().sum()))
+"""
+
+
+def test_loading_a_model_leaves_the_optimizer_state_in_the_file(tmp_path):
+    """load_model maps the checkpoint: a training checkpoint's 256 MB of optimizer state is not read (its
+    peak memory grows by a few MB, not 256), and the model's weights are the saved ones."""
+    model = tiny_model()
+    with torch.no_grad():
+        model.output.bias.fill_(0.25)
+    path = tmp_path / "last.pt"
+    state = {"meta": meta(model), "model": model.state_dict(), "optimizer": torch.ones(1 << 26)}
+    save_checkpoint(path, state)
+    done = subprocess.run([sys.executable, "-c", LOAD_AND_MEASURE, str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    grown_mb, bias_sum = done.stdout.split()
+    assert float(bias_sum) == pytest.approx(0.25 * len(model.output.bias))
+    assert int(grown_mb) < 64

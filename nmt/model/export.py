@@ -29,7 +29,7 @@ from nmt import __version__
 from nmt.core.atomic import file_sha256, read_json, write_json
 from nmt.core.rundir import EXPORT_CARD, RunDir, run_languages
 from nmt.model.bahdanau import Seq2Seq
-from nmt.model.checkpoint import checkpoint_id, find_checkpoint, load_checkpoint
+from nmt.model.checkpoint import checkpoint_id, find_checkpoint, load_model
 
 FORMAT = "nmt-export/1"
 CARD = EXPORT_CARD
@@ -61,10 +61,7 @@ def export_model(run_dir: str | os.PathLike, out_dir: str | os.PathLike) -> dict
     if out.exists() and not is_export(out) and any(out.iterdir()):
         raise FileExistsError(f"{out} exists and is not an exported model: choose an empty or new folder")
     ckpt = find_checkpoint(run.root)
-    checkpoint = load_checkpoint(ckpt)
-    meta = checkpoint["meta"]
-    model = Seq2Seq.described(meta)
-    model.load_state_dict(checkpoint["model"])
+    model, meta = load_model(ckpt)
     tokenizers = sorted(run.tokenize.glob("*.model"))
     if not tokenizers:
         raise FileNotFoundError(f"{run.tokenize}: no sentencepiece model (spm.model or src/tgt.model)")
