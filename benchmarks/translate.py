@@ -8,11 +8,12 @@ The speed mode loads the run's model (timed on its own), translates the German s
 test_2016_flickr with each beam size and precision (bf16: DecodeConfig.bf16, by default where the CPU
 has bf16 matrix units or on a GPU) and reports sentences/s and target tokens/s (EOS not counted; best
 of --repeat runs), BLEU against the English side (sacrebleu's default 13a), the batch settings and the
-peak memory (process RSS; CUDA peak allocation on a GPU). The memory mode runs a whole translate job
-(documents of 100 sentences each, drawn from the corpus and numbered so all are distinct) in a fresh
-process per size and reports its peak RSS, to show that memory does not grow with the number of
-documents. Results go to benchmarks/results/translate.json (merged by key, so the two modes can be
-run separately).
+peak memory (each beam size and precision runs in a fresh process: its peak RSS, model load included
+(loading maps the checkpoint), and its peak after loading; CUDA peak allocation on a GPU). The memory
+mode runs a whole translate job (documents of 100 sentences each, drawn from the corpus and numbered so
+all are distinct) in a fresh process per size and reports its peak RSS, to show that memory does not
+grow with the number of documents. Results go to benchmarks/results/translate.json (merged by key, so
+the two modes can be run separately).
 """
 
 from __future__ import annotations
@@ -62,58 +63,75 @@ def read_corpus(path: Path, limit: int | None) -> list[str]:
     return lines[:limit] if limit else lines
 
 
-def speed(args: argparse.Namespace) -> dict:
-    """Model load time, then sentences/s, target tokens/s and BLEU per beam size and precision."""
+def speed_child(args: argparse.Namespace) -> None:
+    """Load the model (timed), then translate the corpus at one beam size and precision (best of
+    --repeat runs); print the run as JSON, with this process's peak memory."""
+    beam, precision = int(args.speed_child.split(":")[0]), args.speed_child.split(":")[1]
     sentences = read_corpus(args.corpus, 100 if args.quick else None)
     reference = reference_path(args.corpus)
     references = read_corpus(reference, len(sentences)) if reference else None
     started = time.perf_counter()
     translator = Translator.load(args.run_dir, args.device)
     load_seconds = time.perf_counter() - started
+    after_load = peak_rss_mib()
     translator.translate(sentences[:8], DecodeConfig(beam=1, batch_tokens=args.batch_tokens))  # warm-up
-    runs = {}
-    for beam, precision in itertools.product(args.beams, args.precision):
-        if translator.device.type == "cuda":
+    cuda = translator.device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    seconds = float("inf")
+    bf16 = precision == "bf16"
+    decode = DecodeConfig(beam=beam, batch_tokens=args.batch_tokens, alpha=args.alpha, bf16=bf16)
+    for _ in range(args.repeat):  # the machine is shared: keep the best of a few runs
+        started = time.perf_counter()
+        results = translator.translate(sentences, decode)
+        if cuda:
             torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-        seconds = float("inf")
-        decode = DecodeConfig(
-            beam=beam, batch_tokens=args.batch_tokens, alpha=args.alpha, bf16=precision == "bf16"
-        )
-        for _ in range(args.repeat):  # the machine is shared: keep the best of a few runs
-            started = time.perf_counter()
-            results = translator.translate(sentences, decode)
-            if translator.device.type == "cuda":
-                torch.cuda.synchronize()
-            seconds = min(seconds, time.perf_counter() - started)
-        tgt_tokens = sum(len(r.tgt_ids) for r in results)
-        hypotheses = [r.translation for r in results]
+        seconds = min(seconds, time.perf_counter() - started)
+    tgt_tokens = sum(len(r.tgt_ids) for r in results)
+    hypotheses = [r.translation for r in results]
+    run = {
+        "beam": beam,
+        "precision": precision,
+        "bleu": round(sacrebleu.corpus_bleu(hypotheses, [references]).score, 2) if references else None,
+        "seconds": round(seconds, 3),
+        "sentences_per_s": round(len(sentences) / seconds, 1),
+        "tgt_tokens_per_s": round(tgt_tokens / seconds, 1),
+        "src_tokens": sum(len(r.src_ids) for r in results),
+        "tgt_tokens": tgt_tokens,
+        "peak_rss_mb": round(peak_rss_mib(), 1),
+        "peak_rss_mb_after_load": round(after_load, 1),
+        "cuda_peak_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if cuda else None,
+    }
+    context = {"model_id": translator.model_id, "device": str(translator.device), "sentences": len(sentences)}
+    print(json.dumps({"run": run, "model_load_seconds": round(load_seconds, 3), **context}))
+
+
+def speed(args: argparse.Namespace) -> dict:
+    """Model load time, then sentences/s, target tokens/s, BLEU and peak memory per beam size and precision,
+    each in a fresh process (speed_child), so that each peak is that decoding's own."""
+    runs, child = {}, {}
+    for beam, precision in itertools.product(args.beams, args.precision):
+        cmd = [sys.executable, __file__, str(args.run_dir), "--speed-child", f"{beam}:{precision}"]
+        cmd += ["--device", args.device, "--batch-tokens", str(args.batch_tokens), "--alpha", str(args.alpha)]
+        cmd += ["--repeat", str(args.repeat), "--corpus", str(args.corpus)]
+        cmd += ["--threads", str(torch.get_num_threads()), *(["--quick"] if args.quick else [])]
+        done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+        child = json.loads(done.stdout.splitlines()[-1])
         name = f"beam{beam}" + ("" if precision == "fp32" else f"_{precision}")
-        runs[name] = {
-            "beam": beam,
-            "precision": precision,
-            "bleu": round(sacrebleu.corpus_bleu(hypotheses, [references]).score, 2) if references else None,
-            "seconds": round(seconds, 3),
-            "sentences_per_s": round(len(sentences) / seconds, 1),
-            "tgt_tokens_per_s": round(tgt_tokens / seconds, 1),
-            "src_tokens": sum(len(r.src_ids) for r in results),
-            "tgt_tokens": tgt_tokens,
-            "peak_rss_mb": round(peak_rss_mib(), 1),
-            "cuda_peak_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1)
-            if translator.device.type == "cuda"
-            else None,
-        }
+        runs[name] = child["run"]
         print(f"{name}: {runs[name]}", flush=True)
+    reference = reference_path(args.corpus)
     return {
         "run_dir": str(args.run_dir),
-        "model_id": translator.model_id,
+        "model_id": child["model_id"],
         "corpus": str(args.corpus),
-        "sentences": len(sentences),
-        "device": str(translator.device),
+        "sentences": child["sentences"],
+        "device": child["device"],
         "batch_tokens": args.batch_tokens,
         "alpha": args.alpha,
         "repeat": args.repeat,
-        "model_load_seconds": round(load_seconds, 3),
+        "model_load_seconds": child["model_load_seconds"],
         "reference": str(reference) if reference else None,
         "bf16_matrix_units": has_bf16_matrix_units(),
         "runs": runs,
@@ -213,6 +231,7 @@ def main() -> None:
         "--max-len-b", type=int, default=DECODE_DEFAULTS.max_len_b, help="memory mode: output limit a*src+b"
     )
     parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--speed-child", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--threads", type=int, help="torch CPU threads; default: torch's choice")
     args = parser.parse_args()
@@ -220,6 +239,9 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     if args.memory_child:
         memory_child(args)
+        return
+    if args.speed_child:
+        speed_child(args)
         return
     key = "memory" if args.memory is not None else "speed"
     if key == "memory" and not args.memory:
