@@ -78,7 +78,7 @@ def load_checkpoint(
 ) -> dict[str, Any]:
     """Read a checkpoint with weights_only=True; anything pickled raises UnsafeCheckpointError.
 
-    mmap: the tensors are mapped from the file and read only where used (CPU only)."""
+    mmap: the tensors are mapped from the file, and read only where used."""
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as exc:
@@ -106,8 +106,8 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Se
     """Build the Seq2Seq a checkpoint describes and load its weights: (model in eval mode, meta).
 
     Only the model's tensors are read: a training checkpoint's optimizer state (twice the model with
-    Adam) stays in the file, which is mapped. Translating from a `base` run peaked at 429 MB while
-    loading it whole, 359 MB so."""
+    Adam) stays in the file, which is mapped. Loading a `base` run's checkpoint to translate peaked at
+    429 MB read whole, at 359 MB mapped."""
     checkpoint = load_checkpoint(path, mmap=True)
     meta = checkpoint["meta"]
     model = Seq2Seq.described(meta)
