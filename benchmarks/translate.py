@@ -66,7 +66,8 @@ def read_corpus(path: Path, limit: int | None) -> list[str]:
 def speed_child(args: argparse.Namespace) -> None:
     """Load the model (timed), then translate the corpus at one beam size and precision (best of
     --repeat runs); print the run as JSON, with this process's peak memory."""
-    beam, precision = int(args.speed_child.split(":")[0]), args.speed_child.split(":")[1]
+    beam_text, precision = args.speed_child.split(":")  # "5:bf16"
+    beam = int(beam_text)
     sentences = read_corpus(args.corpus, 100 if args.quick else None)
     reference = reference_path(args.corpus)
     references = read_corpus(reference, len(sentences)) if reference else None

@@ -15,8 +15,13 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-KERNEL_TESTS = ["test_native.py", "test_decode.py", "test_decoder_sequence.py", "test_gru_sequence.py"]
-KERNEL_TESTS += ["test_output_loss.py"]
+KERNEL_TESTS = [
+    "test_native.py",
+    "test_decode.py",
+    "test_decoder_sequence.py",
+    "test_gru_sequence.py",
+    "test_output_loss.py",
+]
 NEEDS = {"AVX2": {"avx2", "fma"}, "DEFAULT": set()}  # the CPU flags a width's code uses
 
 
